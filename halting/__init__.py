@@ -1,0 +1,13 @@
+"""halting: adaptive-computation (halting) networks, from dataset to paper figures.
+
+Heavy imports (torch, Lightning) are deferred: `import halting` is cheap.
+"""
+
+__version__ = "0.1.0"
+
+
+def load_model(path, map_location="cpu"):
+    """Rebuild the model stored in a `halting` checkpoint (see `halting.checkpoint.load_model`)."""
+    from halting.checkpoint import load_model as _load
+
+    return _load(path, map_location=map_location)

@@ -1,0 +1,201 @@
+"""The experiment config: one flat, frozen record whose field names are the runbook's flags.
+
+`halting train --flag value`, a `config.yaml` experiment block and `train(config)` all build
+one `ExperimentConfig`. Unknown keys and flags that do not apply to the chosen task, model or
+criterion are errors (never accepted-and-ignored). Model dataclasses (`ACTRNNConfig`,
+`UTConfig`) are derived from it in `halting.models`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from typing import Any
+
+TASKS = ("maze", "parity", "addition")
+MODEL_TYPES = ("act_rnn", "universal_transformer")
+CRITERIA = ("act", "pondernet", "fixed")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines one training run (not where it runs: see profiles/)."""
+
+    # --- what is learned ------------------------------------------------------------------
+    task: str = "maze"  # maze | parity | addition
+    model_type: str = "act_rnn"  # act_rnn | universal_transformer
+    halting: str = "act"  # halting criterion: act | pondernet | fixed
+    seed: int = 0  # fixes data, initialisation and order
+    # maze
+    data_dir: str | None = None  # HRM-format folder with train/ and test/
+    # parity (Graves 3.1)
+    bits: int = 16
+    parity_layout: str = "random"  # random | prefix (the runbook code's layout)
+    parity_extrapolate: bool = False  # train on k <= bits/2 set entries, validate on k > bits/2
+    # addition (Graves 3.3)
+    sequence_length: int = 5
+    max_digits: int = 5
+    val_size: int = 1000  # toy tasks: size of the fixed validation set
+    # --- backbone ---------------------------------------------------------------------------
+    hidden_size: int = 512
+    # ACT-RNN
+    time_limit: int = 16  # M: maximum ponder steps (also K for --halting fixed)
+    rnn_cell_type: str = "gru"  # gru | lstm | tanh_rnn
+    rnn_encoder: str = "flat"  # maze only: flat | conv
+    rnn_halt_bias: float = 1.0  # Graves' initial halting bias (+1 gives N = 2 at init)
+    # Universal Transformer
+    ut_embedding_size: int = 64
+    ut_heads: int = 4
+    ut_key_depth: int = 256
+    ut_value_depth: int = 256
+    ut_filter_size: int = 256
+    ut_max_hops: int = 6
+    ut_act: bool = False  # per-position halting with `halting`; off = fixed ut_max_hops
+    ut_act_loss_weight: float = 0.001  # the UT's tau
+    ut_halt_bias: float = 1.0
+    ut_act_update: str = "weighted"  # weighted (Graves) | interpolate (tensor2tensor "basic")
+    dropout: float = 0.0
+    # --- halting criterion ------------------------------------------------------------------
+    act_eps: float = 0.01  # ACT: halt when sum h >= 1 - eps
+    lambda_p: float = 0.2  # PonderNet: prior geometric parameter
+    pondernet_eval: str = "sample"  # PonderNet evaluation halting: sample | median
+    time_penalty: float = 0.001  # tau (ACT-RNN); PonderNet's beta when halting=pondernet
+    time_penalty_start: float = 0.0  # tau ramps linearly from this value ...
+    time_penalty_warmup_steps: int = 0  # ... to its final value over these steps
+    # --- optimisation -----------------------------------------------------------------------
+    batch_size: int = 128
+    max_epochs: int | None = None  # maze is epoch-based ...
+    max_steps: int | None = None  # ... the toy tasks are step-based
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    lr_warmup_epochs: int = 0
+    lr_warmup_steps: int = 0
+    lr_schedule: str = "constant"  # constant | cosine (after warmup)
+    grad_clip: float | None = None  # clip the global gradient norm
+    use_ema: bool = False
+    ema_decay: float = 0.999
+
+    def __post_init__(self) -> None:
+        _check_choice("task", self.task, TASKS)
+        _check_choice("model_type", self.model_type, MODEL_TYPES)
+        _check_choice("halting", self.halting, CRITERIA)
+        _check_choice("parity_layout", self.parity_layout, ("random", "prefix"))
+        _check_choice("rnn_cell_type", self.rnn_cell_type, ("gru", "lstm", "tanh_rnn"))
+        _check_choice("rnn_encoder", self.rnn_encoder, ("flat", "conv"))
+        _check_choice("ut_act_update", self.ut_act_update, ("weighted", "interpolate"))
+        _check_choice("pondernet_eval", self.pondernet_eval, ("sample", "median"))
+        _check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        for name in ("bits", "sequence_length", "max_digits", "hidden_size", "time_limit",
+                     "ut_embedding_size", "ut_heads", "ut_max_hops", "batch_size", "val_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.lambda_p < 1.0:
+            raise ValueError(f"config field 'lambda_p' must be in (0, 1), got {self.lambda_p}")
+        if self.task == "maze" and not self.data_dir:
+            raise ValueError("config field 'data_dir' is required for task 'maze'")
+        if self.model_type == "universal_transformer" and not self.ut_act and self.halting != "fixed":
+            raise ValueError(
+                "universal_transformer without ut_act runs a fixed ut_max_hops: set ut_act: true "
+                f"to use halting {self.halting!r}, or halting: fixed")
+        if self.max_epochs is None and self.max_steps is None:
+            raise ValueError("set max_epochs or max_steps")
+
+    @property
+    def criterion(self) -> str:
+        """The halting criterion actually used (the UT without ut_act is fixed-depth)."""
+        return self.halting if self.model_type == "act_rnn" or self.ut_act else "fixed"
+
+    @property
+    def max_ponder(self) -> int:
+        """M: the step limit of the backbone."""
+        return self.time_limit if self.model_type == "act_rnn" else self.ut_max_hops
+
+    @property
+    def tau(self) -> float:
+        """Final weight of the halting penalty."""
+        if self.criterion == "fixed":
+            return 0.0
+        return self.time_penalty if self.model_type == "act_rnn" else self.ut_act_loss_weight
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """Short hash of the canonical JSON of the config (names checkpoint folders)."""
+        return config_hash(self.to_dict())
+
+
+# Fields that only make sense for some task / model / criterion. A value that differs from the
+# default for an inapplicable field is an error: it would be silently ignored otherwise.
+_APPLIES: dict[str, Any] = {
+    "data_dir": lambda c: c.task == "maze",
+    "bits": lambda c: c.task == "parity",
+    "parity_layout": lambda c: c.task == "parity",
+    "parity_extrapolate": lambda c: c.task == "parity",
+    "sequence_length": lambda c: c.task == "addition",
+    "max_digits": lambda c: c.task == "addition",
+    "val_size": lambda c: c.task != "maze",
+    "time_limit": lambda c: c.model_type == "act_rnn",
+    "rnn_cell_type": lambda c: c.model_type == "act_rnn",
+    "rnn_encoder": lambda c: c.model_type == "act_rnn" and c.task == "maze",
+    "rnn_halt_bias": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
+    "time_penalty": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
+    **{f"ut_{k}": (lambda c: c.model_type == "universal_transformer")
+       for k in ("embedding_size", "heads", "key_depth", "value_depth", "filter_size",
+                 "max_hops", "act")},
+    "ut_act_loss_weight": lambda c: c.model_type == "universal_transformer" and c.ut_act,
+    "ut_halt_bias": lambda c: c.model_type == "universal_transformer" and c.ut_act,
+    "ut_act_update": lambda c: c.model_type == "universal_transformer" and c.ut_act,
+    "act_eps": lambda c: c.criterion == "act",
+    "lambda_p": lambda c: c.criterion == "pondernet",
+    "pondernet_eval": lambda c: c.criterion == "pondernet",
+    "time_penalty_start": lambda c: c.criterion != "fixed",
+    "time_penalty_warmup_steps": lambda c: c.criterion != "fixed",
+    "ema_decay": lambda c: c.use_ema,
+}
+
+_DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"config field {name!r} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def inapplicable_fields(config: ExperimentConfig, given: set[str]) -> list[str]:
+    """Fields in `given` that the config's task/model/criterion does not use."""
+    return sorted(k for k in given if k in _APPLIES and not _APPLIES[k](config))
+
+
+def make_config(values: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build and validate an ExperimentConfig from a mapping (flags, YAML block, JSON).
+
+    Raises ValueError naming `source` and the offending key for unknown or inapplicable keys.
+    """
+    unknown = sorted(set(values) - set(_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}")
+    try:
+        config = ExperimentConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    bad = [k for k in inapplicable_fields(config, set(values)) if values[k] != _DEFAULTS[k]]
+    if bad:
+        raise ValueError(
+            f"{source}: {', '.join(bad)} do(es) not apply to task={config.task}, "
+            f"model_type={config.model_type}, halting={config.criterion}")
+    return config
+
+
+def config_hash(values: dict[str, Any], length: int = 12) -> str:
+    """sha256 of the canonical JSON (sorted keys) of `values`, first `length` hex digits."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable `key: old -> new` lines for keys whose values differ."""
+    keys = sorted(set(old) | set(new))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]

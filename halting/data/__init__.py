@@ -1,0 +1,1 @@
+"""Datasets: Maze-Hard (HRM format), parity and addition (seeded generators), DataModules."""

@@ -1,0 +1,107 @@
+"""Maze grids: the HRM token alphabet, breadth-first search and path checks.
+
+A grid is a (size, size) integer array of tokens. These are the single-maze reference
+functions; `halting.data.maze` has the batched generator built on the same rule.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+# HRM's tokens (dataset/build_maze_dataset.py): pad 0, then the characters "# SGo".
+PAD, WALL, OPEN, START, GOAL, PATH = 0, 1, 2, 3, 4, 5
+CHARSET = "# SGo"  # token = CHARSET.index(char) + 1
+VOCAB_SIZE = 6
+
+# Canonical BFS expansion order: down, left, right, up (reproduces every Maze-Hard label).
+MOVES = ((1, 0), (0, -1), (0, 1), (-1, 0))
+
+
+def find_token(grid: np.ndarray, token: int) -> tuple[int, int]:
+    """(row, col) of the single cell holding `token`; ValueError if not exactly one."""
+    rows, cols = np.nonzero(grid == token)
+    if len(rows) != 1:
+        raise ValueError(f"expected exactly one {CHARSET[token - 1]!r} cell, found {len(rows)}")
+    return int(rows[0]), int(cols[0])
+
+
+def bfs_parents(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BFS from S over non-wall cells in MOVES order.
+
+    Returns dist (size, size) int32 (-1 = unreachable) and parent (size, size) int32
+    holding the flat index of each cell's first-found parent (-1 for S and unreached).
+    """
+    size = grid.shape[0]
+    passable = grid != WALL
+    dist = np.full(grid.shape, -1, dtype=np.int32)
+    parent = np.full(grid.shape, -1, dtype=np.int32)
+    s = find_token(grid, START)
+    dist[s] = 0
+    queue = deque([s])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in MOVES:
+            nr, nc = r + dr, c + dc
+            if 0 <= nr < size and 0 <= nc < size and passable[nr, nc] and dist[nr, nc] < 0:
+                dist[nr, nc] = dist[r, c] + 1
+                parent[nr, nc] = r * size + c
+                queue.append((nr, nc))
+    return dist, parent
+
+
+def shortest_path_moves(grid: np.ndarray) -> int:
+    """Number of moves of a shortest S->G path (-1 if G is unreachable)."""
+    dist, _ = bfs_parents(grid)
+    return int(dist[find_token(grid, GOAL)])
+
+
+def canonical_label(grid: np.ndarray) -> np.ndarray:
+    """The label HRM stores: `grid` with the interior of the canonical shortest path set to PATH.
+
+    The path is traced back from G through first-found BFS parents (MOVES order).
+    """
+    dist, parent = bfs_parents(grid)
+    size = grid.shape[0]
+    g = find_token(grid, GOAL)
+    if dist[g] < 0:
+        raise ValueError("G is not reachable from S")
+    label = grid.copy()
+    cell = int(parent[g])
+    while grid.flat[cell] != START:
+        label.flat[cell] = PATH
+        cell = int(parent.flat[cell])
+    assert label.shape == (size, size)
+    return label
+
+
+def is_valid_optimal(grid: np.ndarray, prediction: np.ndarray) -> bool:
+    """True when the predicted PATH cells plus S and G form one simple 4-connected S->G path
+    through open cells whose length equals the BFS shortest distance.
+
+    `grid` is the input maze, `prediction` a predicted label grid (any token values).
+    """
+    path = prediction == PATH
+    if np.any(path & (grid != OPEN)):
+        return False  # a path cell on a wall, on S/G, or on padding
+    moves = shortest_path_moves(grid)
+    if moves < 0 or int(path.sum()) != moves - 1:
+        return False
+    # Walk from S: every step must have exactly one unvisited path/G neighbour.
+    size = grid.shape[0]
+    on_path = path.copy()
+    g = find_token(grid, GOAL)
+    on_path[g] = True
+    r, c = find_token(grid, START)
+    for _ in range(moves):
+        nxt = [
+            (r + dr, c + dc)
+            for dr, dc in MOVES
+            if 0 <= r + dr < size and 0 <= c + dc < size and on_path[r + dr, c + dc]
+        ]
+        if len(nxt) != 1:
+            return False
+        on_path[r, c] = False
+        r, c = nxt[0]
+    return (r, c) == g

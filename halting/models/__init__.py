@@ -1,0 +1,1 @@
+"""Backbones: plain nn.Modules that take a halting criterion (see `halting.criteria`)."""
