@@ -99,6 +99,8 @@ class ExperimentConfig:
             raise ValueError(
                 "universal_transformer without ut_act runs a fixed ut_max_hops: set ut_act: true "
                 f"to use halting {self.halting!r}, or halting: fixed")
+        if self.rnn_encoder == "conv" and self.rnn_cell_type != "gru":
+            raise ValueError("rnn_encoder 'conv' is a convolutional GRU: set rnn_cell_type: gru")
         if self.max_epochs is None and self.max_steps is None:
             raise ValueError("set max_epochs or max_steps")
 
@@ -154,6 +156,7 @@ _APPLIES: dict[str, Any] = {
     "time_penalty_start": lambda c: c.criterion != "fixed",
     "time_penalty_warmup_steps": lambda c: c.criterion != "fixed",
     "ema_decay": lambda c: c.use_ema,
+    "lr_warmup_epochs": lambda c: c.task == "maze",  # the toy tasks count steps: lr_warmup_steps
 }
 
 _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}

@@ -1,0 +1,160 @@
+"""Universal Transformer (Dehghani et al. 2018) with per-position halting.
+
+One shared pre-LN encoder layer is applied up to M = ut_max_hops times; position and step
+(timing) signals are added before every hop. With `ut_act` each position halts on its own under
+any criterion of `halting.criteria`; the per-position output state is the Graves mean-field sum
+sum_n p^n s^n (`ut_act_update weighted`) or tensor2tensor's interpolation
+w_n s^n + (1 - w_n) acc (`interpolate`). Every position keeps being transformed after it halts
+(as in tensor2tensor) so others can attend to it; its accumulated output no longer changes.
+
+Inputs by task: maze tokens (B, L); parity bits (B, bits) as tokens with a CLS position 0 that
+reads out the class; addition numbers (B, T, 10D) projected per position, attention causal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from halting.criteria import HaltingOutput, accumulate, build_criterion
+
+PARITY_VOCAB = 4  # 0 CLS, then bit value + 2: -1 -> 1, 0 -> 2, +1 -> 3
+
+
+@dataclass(frozen=True)
+class UTConfig:
+    """Sizes and halting settings of a Universal Transformer (names as the runbook's --ut_* flags)."""
+
+    task: str  # parity | addition | maze
+    input_size: int  # parity: bits; addition: 10 * max_digits; maze: cells L
+    output_shape: tuple[int, ...]  # per position: (2,) CLS, (P, 11) or (6,)
+    hidden_size: int = 512
+    ut_embedding_size: int = 64
+    ut_heads: int = 4
+    ut_key_depth: int = 256
+    ut_value_depth: int = 256
+    ut_filter_size: int = 256
+    ut_max_hops: int = 6  # M
+    ut_halt_bias: float = 1.0
+    ut_act_update: str = "weighted"  # weighted | interpolate
+    criterion: str = "fixed"  # act | pondernet | fixed (fixed when ut_act is off)
+    act_eps: float = 0.01
+    lambda_p: float = 0.2
+    pondernet_eval: str = "sample"
+    vocab_size: int = 6
+    dropout: float = 0.0
+
+
+def sinusoid(n: int, dim: int, device=None) -> Tensor:
+    """Transformer timing signal (n, dim): sin/cos of positions at geometric frequencies."""
+    pos = torch.arange(n, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, device=device) / dim)
+    signal = torch.zeros(n, dim, device=device)
+    signal[:, 0::2] = torch.sin(pos * freq)
+    signal[:, 1::2] = torch.cos(pos * freq)[:, : dim // 2]
+    return signal
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN self-attention + ReLU feed-forward, both residual; attention by SDPA."""
+
+    def __init__(self, cfg: UTConfig):
+        super().__init__()
+        H, K, V = cfg.hidden_size, cfg.ut_key_depth, cfg.ut_value_depth
+        if K % cfg.ut_heads or V % cfg.ut_heads:
+            raise ValueError(f"ut_key_depth ({K}) and ut_value_depth ({V}) must be divisible by "
+                             f"ut_heads ({cfg.ut_heads})")
+        self.heads = cfg.ut_heads
+        self.ln1, self.ln2 = nn.LayerNorm(H), nn.LayerNorm(H)
+        self.q, self.k, self.v = nn.Linear(H, K), nn.Linear(H, K), nn.Linear(H, V)
+        self.o = nn.Linear(V, H)
+        self.ffn = nn.Sequential(nn.Linear(H, cfg.ut_filter_size), nn.ReLU(),
+                                 nn.Linear(cfg.ut_filter_size, H))
+        self.drop = nn.Dropout(cfg.dropout)
+        self.p_drop = cfg.dropout
+
+    def forward(self, s: Tensor, attn_mask: Tensor | None, causal: bool) -> Tensor:
+        B, L, _ = s.shape  # s (B, L, H)
+        x = self.ln1(s)
+
+        def split(t: Tensor) -> Tensor:  # (B, L, D) -> (B, heads, L, D / heads)
+            return t.view(B, L, self.heads, -1).transpose(1, 2)
+
+        a = F.scaled_dot_product_attention(
+            split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=attn_mask,
+            dropout_p=self.p_drop if self.training else 0.0, is_causal=causal)
+        s = s + self.drop(self.o(a.transpose(1, 2).reshape(B, L, -1)))
+        return s + self.drop(self.ffn(self.ln2(s)))
+
+
+class UniversalTransformer(nn.Module):
+    """Shared-weight encoder applied up to M hops; `forward(x, mask)` -> HaltingOutput."""
+
+    def __init__(self, cfg: UTConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.criterion = build_criterion(cfg.criterion, act_eps=cfg.act_eps,
+                                         lambda_p=cfg.lambda_p, pondernet_eval=cfg.pondernet_eval)
+        E, H = cfg.ut_embedding_size, cfg.hidden_size
+        if cfg.task == "addition":
+            self.embed = nn.Linear(cfg.input_size, E)
+        else:
+            self.embed = nn.Embedding(PARITY_VOCAB if cfg.task == "parity" else cfg.vocab_size, E)
+        self.project = nn.Linear(E, H)
+        self.layer = EncoderLayer(cfg)
+        self.ln_out = nn.LayerNorm(H)
+        self.head = nn.Linear(H, int(torch.tensor(cfg.output_shape).prod()))
+        self.halt = None
+        if cfg.criterion != "fixed":
+            self.halt = nn.Linear(H, 1)
+            nn.init.constant_(self.halt.bias, cfg.ut_halt_bias)
+
+    def _tokens(self, x: Tensor) -> Tensor:
+        """Task input -> (B, L, E) embeddings."""
+        if self.cfg.task == "parity":  # CLS + bits as tokens
+            tok = (x.round().long() + 2).clamp(1, 3)
+            tok = torch.cat([tok.new_zeros(x.shape[0], 1), tok], 1)
+            return self.embed(tok)
+        return self.embed(x)
+
+    def _readout(self, s: Tensor) -> Tensor:
+        """Per-position logits; parity reads out the CLS position."""
+        y = self.head(self.ln_out(s))  # (B, L, prod(out))
+        if self.cfg.task == "parity":
+            return y[:, 0]  # (B, 2)
+        return y.reshape(*s.shape[:2], *self.cfg.output_shape)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, mode: str | None = None,
+                record_steps: bool = False) -> HaltingOutput:
+        """x: maze (B, L) tokens, parity (B, bits), addition (B, T, 10D); mask (B, L) valid positions."""
+        mode = mode or ("train" if self.training else "eval")
+        crit, M, cfg = self.criterion, self.cfg.ut_max_hops, self.cfg
+        keep_steps = record_steps or (crit.needs_step_outputs and mode == "train")
+        s = self.project(self._tokens(x))  # (B, L, H)
+        B, L, H = s.shape
+        if mask is None:
+            mask = torch.ones(B, L, dtype=torch.bool, device=s.device)
+        attn_mask = None if bool(mask.all()) else mask[:, None, None, :]  # keys that exist
+        pos, timing = sinusoid(L, H, s.device), sinusoid(M, H, s.device)
+        hs = crit.init_state(mask, mode)
+        acc, per_step = None, []
+        for n in range(1, M + 1):
+            s = self.layer(s + pos + timing[n - 1], attn_mask, causal=cfg.task == "addition")
+            halt_logit = self.halt(s).squeeze(-1) if self.halt is not None else None  # (B, L)
+            w, hs = crit.step(hs, halt_logit, n, M)
+            acc = accumulate(acc, s, w, cfg.ut_act_update if cfg.criterion != "fixed" else "weighted")
+            if keep_steps:
+                per_step.append(self._readout(s))
+            if not bool(crit.running(hs).any()):
+                break
+        r = crit.finish(hs, M)
+        cost = (r["cost"].sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
+        if keep_steps:
+            per_step += [per_step[-1]] * (M - len(per_step))
+        return HaltingOutput(logits=self._readout(acc), p=r["p"], halt_prob=r["halt_prob"],
+                             steps=r["steps"], remainder=r["remainder"], ponder_cost=cost,
+                             unit_mask=mask, step_logits=torch.stack(per_step) if keep_steps else None)
