@@ -1,0 +1,124 @@
+"""Backbones under the halting criteria: the mistakes of public implementations ruled out."""
+
+import pytest
+import torch
+
+from halting.config import make_config
+from halting.models import build_model
+from halting.system import HaltingSystem, task_loss, unit_task_loss
+
+UT_SMALL = dict(ut_embedding_size=8, ut_key_depth=16, ut_value_depth=16, ut_filter_size=16,
+                ut_heads=2)
+
+
+def rnn(task="parity", **kw):
+    base = dict(task=task, model_type="act_rnn", hidden_size=8, max_steps=1)
+    if task == "parity":
+        base["bits"] = 4
+    if task == "addition":
+        base.update(sequence_length=3, max_digits=2)
+    base.update(kw)
+    cfg = make_config(base)
+    meta = {"places": 3} if task == "addition" else {"seq_len": 16, "vocab_size": 6}
+    return build_model(cfg, meta)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "tanh_rnn"])
+def test_act_with_one_step_equals_plain_cell(cell):
+    torch.manual_seed(0)
+    m = rnn(time_limit=1, rnn_cell_type=cell).eval()
+    x = torch.tensor([[1.0, -1.0, 0.0, 1.0], [0.0, 0.0, -1.0, 1.0]])
+    out = m(x)
+    inp = torch.cat([x, torch.ones(2, 1)], -1)  # the first-step flag
+    s = m.cell(inp, None) if cell != "lstm" else m.cell(inp)[0]
+    torch.testing.assert_close(out.logits, m.head(s))
+    assert out.steps.tolist() == [[1.0], [1.0]]
+    torch.testing.assert_close(out.remainder, torch.ones(2, 1))
+
+
+def test_halt_bias_plus_one_gives_two_steps_at_init():
+    torch.manual_seed(0)
+    m = rnn(time_limit=10, rnn_halt_bias=1.0).eval()
+    torch.nn.init.zeros_(m.halt.weight)  # h = sigmoid(1) = 0.731: 0.731 < 0.99 <= 1.462
+    out = m(torch.randn(5, 4))
+    assert torch.all(out.steps == 2)
+    torch.testing.assert_close(out.p[0, 0, :2], torch.tensor([0.7311, 0.2689]), atol=1e-4, rtol=0)
+
+
+def test_lstm_cell_state_is_carried_across_input_steps():
+    torch.manual_seed(0)
+    m = rnn("addition", rnn_cell_type="lstm", halting="fixed", time_limit=1).eval()
+    x = torch.randn(2, 3, 20)
+    out = m(x)
+    h = c = torch.zeros(2, 8)
+    for t in range(3):  # fixed depth 1: one cell step per input, (h, c) carried
+        h, c = m.cell(torch.cat([x[:, t], torch.ones(2, 1)], -1), (h, c))
+    torch.testing.assert_close(out.logits[:, -1], m.head(h).view(2, 3, 11))
+    h2 = torch.zeros(2, 8)  # resetting c at each step gives a different answer
+    for t in range(3):
+        h2, _ = m.cell(torch.cat([x[:, t], torch.ones(2, 1)], -1), (h2, torch.zeros(2, 8)))
+    assert not torch.allclose(h, h2)
+
+
+def test_ponder_cost_summed_over_time_and_padding_excluded():
+    torch.manual_seed(0)
+    m = rnn("addition", time_limit=5).eval()
+    x = torch.randn(4, 3, 20)
+    out = m(x)
+    per_unit = out.steps + out.remainder  # (B, T) rho per input step
+    torch.testing.assert_close(out.ponder_cost, per_unit.sum(1).mean())  # summed, not averaged
+    mask = torch.tensor([[True, True, False]] * 4)
+    masked = m(x, mask=mask)
+    torch.testing.assert_close(masked.ponder_cost, per_unit[:, :2].sum(1).mean())
+    assert torch.all(masked.steps[:, 2] == 0)
+
+
+def test_ponder_loss_is_differentiable_into_halting_unit():
+    sys_ = HaltingSystem(dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=5),
+                         {}, "test")
+    batch = {"x": torch.randn(6, 4), "y": torch.randint(0, 2, (6,))}
+    out = sys_(batch, mode="train")
+    assert out.ponder_cost.requires_grad
+    out.ponder_cost.backward()
+    assert sys_.model.halt.bias.grad is not None and sys_.model.halt.bias.grad.abs() > 0
+
+
+def ut(task="maze", **kw):
+    base = dict(task=task, model_type="universal_transformer", hidden_size=16, max_steps=1,
+                ut_max_hops=4, ut_act=True, data_dir="unused", **UT_SMALL)
+    base.update(kw)
+    return build_model(make_config(base), {"seq_len": 9, "vocab_size": 6})
+
+
+@pytest.mark.parametrize("update", ["weighted", "interpolate"])
+def test_ut_halted_positions_stop_accumulating(update):
+    torch.manual_seed(0)
+    m = ut(ut_act_update=update).eval()
+    with torch.no_grad():  # position-dependent halting: make the first hop halt everything
+        m.halt.bias.fill_(10.0)
+    x = torch.randint(1, 5, (2, 9))
+    out = m(x, record_steps=True)
+    assert torch.all(out.steps == 1)
+    # halted after hop 1: the output equals the hop-1 readout (weight R = 1 on s^1)
+    torch.testing.assert_close(out.logits, out.step_logits[0])
+
+
+def test_ut_per_position_weights_sum_to_one_and_n_le_m():
+    torch.manual_seed(1)
+    for halting in ("act", "pondernet"):
+        m = ut(halting=halting).train()
+        out = m(torch.randint(1, 5, (3, 9)))
+        torch.testing.assert_close(out.p.sum(-1), torch.ones(3, 9))
+        assert out.p.shape == (3, 9, 4) and torch.all(out.steps <= 4)
+
+
+def test_pondernet_task_loss_is_expected_step_loss():
+    torch.manual_seed(0)
+    sys_ = HaltingSystem(dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=3,
+                              halting="pondernet"), {}, "test")
+    batch = {"x": torch.randn(5, 4), "y": torch.randint(0, 2, (5,))}
+    out = sys_(batch, mode="train")
+    assert out.step_logits.shape == (3, 5, 2)
+    per_step = torch.stack([unit_task_loss("parity", y, batch)[:, 0] for y in out.step_logits], -1)
+    expected = (out.p[:, 0] * per_step).sum(-1).mean()
+    torch.testing.assert_close(task_loss("parity", out, batch, "pondernet"), expected)
