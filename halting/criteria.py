@@ -80,42 +80,45 @@ class ACT:
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
-        return {"mode": mode, "cum": zeros, "steps": zeros.clone(), "remainder": zeros.clone(),
-                "halted": ~unit_mask, "mask": unit_mask, "p": [], "h": []}
+        return {"mode": mode, "cum": zeros, "steps": zeros.clone(), "running": unit_mask.clone(),
+                "mask": unit_mask, "p": [], "h": []}
 
     def step(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> tuple[Tensor, dict]:
         """Weight p^n of ponder step n (1-based) for every unit; `halt_logit` has shape U."""
         h = torch.sigmoid(halt_logit)  # (U,) h^n, from the updated state s^n
-        running = ~state["halted"]
-        last = n >= limit
-        reach = (state["cum"] + h >= 1.0 - self.eps) | last  # sum_{i<=n} h^i, counted once
-        halt_now = running & reach
-        remainder = 1.0 - state["cum"]  # R = 1 - sum_{n<N} h^n
-        p_n = torch.where(halt_now, remainder, torch.where(running, h, torch.zeros_like(h)))
-        state["remainder"] = torch.where(halt_now, remainder, state["remainder"])
-        state["steps"] = state["steps"] + running.to(h.dtype)
-        state["cum"] = state["cum"] + torch.where(running & ~reach, h, torch.zeros_like(h))
-        state["halted"] = state["halted"] | halt_now
+        running, cum = state["running"], state["cum"]  # cum = sum_{i<n} h^i
+        new_cum = cum + h
+        reach = torch.ones_like(running) if n >= limit else new_cum >= 1.0 - self.eps
+        halt_now = running & reach  # the sum including h^n is counted once, here
+        # p^n = R = 1 - sum_{n<N} h^n at the halting step, h^n before it, 0 after
+        p_n = torch.where(halt_now, 1.0 - cum, h * running)
+        state["steps"] = state["steps"] + running
+        state["cum"] = torch.where(reach, cum, new_cum)
+        state["running"] = running & ~reach
         state["p"].append(p_n)
-        state["h"].append(torch.where(running, h, torch.zeros_like(h)))
+        state["h"].append(h)
         if state["mode"] == "max":  # read out step M whatever the halting unit says
-            w_n = torch.full_like(h, 1.0 if last else 0.0) * state["mask"]
-            return w_n, state
+            return state["mask"].to(h.dtype) * (1.0 if n >= limit else 0.0), state
         return p_n, state
 
     def running(self, state: dict) -> Tensor:
         if state["mode"] == "max":
             return state["mask"]  # keep going to M
-        return ~state["halted"]
+        return state["running"]
 
     def finish(self, state: dict, limit: int) -> dict:
-        """steps N, remainder R, per-unit cost rho = N + R, p and h stacked to (*U, M)."""
-        steps = state["steps"]
+        """steps N, remainder R = p^N, per-unit cost rho = N + R, p and h stacked to (*U, M)."""
+        p = _stack(state["p"], limit)
+        N = state["steps"]  # (U,) steps the learned halting took
+        n = torch.arange(1, limit + 1, device=p.device)
+        h = _stack(state["h"], limit) * (n <= N.unsqueeze(-1))  # h^n of the steps taken
+        remainder = p.gather(-1, (N.long() - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        remainder = remainder * state["mask"]
+        steps = N
         if state["mode"] == "max":  # N and R of the learned halting are still reported
-            steps = torch.full_like(steps, float(limit)) * state["mask"]
-        cost = (state["steps"] + state["remainder"]) * state["mask"]
-        return {"steps": steps, "remainder": state["remainder"], "cost": cost,
-                "p": _stack(state["p"], limit), "halt_prob": _stack(state["h"], limit)}
+            steps = state["mask"].to(p.dtype) * limit
+        return {"steps": steps, "remainder": remainder, "cost": N + remainder, "p": p,
+                "halt_prob": h}
 
 
 class PonderNet:
