@@ -1,0 +1,234 @@
+"""Checkpoint files: atomic writes, safe reads, the newest readable one, the run lock, load_model.
+
+Our checkpoints hold plain types only (tensors, numbers, strings, lists, dicts), so every read
+uses `torch.load(weights_only=True)` and never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins import TorchCheckpointIO
+
+LAST = "last.ckpt"
+LOCK = "train.lock"
+_STEP_RE = re.compile(r"step=(\d+)")
+
+
+class CorruptCheckpoint(RuntimeError):
+    """A checkpoint file that cannot be read (truncated, empty, not ours)."""
+
+
+class LockHeld(RuntimeError):
+    """Another live trainer is writing this run."""
+
+
+# --- writing and reading ---------------------------------------------------------------------
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some filesystems refuse to open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`:
+    a reader sees the old file or the new one, never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning CheckpointIO plugin: atomic writes, `weights_only=True` reads."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        atomic_save(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        return load_checkpoint(path, map_location=map_location or "cpu")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; CorruptCheckpoint if unreadable or not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, empty file, foreign pickle: all mean unusable
+        raise CorruptCheckpoint(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise CorruptCheckpoint(f"{path} is not a halting checkpoint (no state_dict/hyper_parameters)")
+    return ckpt
+
+
+def _order_key(path: Path) -> tuple[int, int, float]:
+    """last.ckpt first, then by the step in the file name, then by modification time."""
+    match = _STEP_RE.search(path.name)
+    step = int(match.group(1)) if match else -1
+    return (path.name == LAST, step, path.stat().st_mtime)
+
+
+def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable checkpoint in `ckpt_dir` (last.ckpt first) and its contents, or None.
+
+    An unreadable last.ckpt (a kill during a save on a full disk) gives a warning and the newest
+    readable periodic checkpoint instead.
+    """
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return None
+    candidates = sorted((p for p in ckpt_dir.glob("*.ckpt") if p.is_file()), key=_order_key,
+                        reverse=True)
+    skipped = []
+    for path in candidates:
+        try:
+            ckpt = load_checkpoint(path)
+        except CorruptCheckpoint as exc:
+            skipped.append(str(exc))
+            continue
+        if skipped:
+            warnings.warn(f"skipped unreadable checkpoint(s): {'; '.join(skipped)}; "
+                          f"resuming from {path} instead", stacklevel=2)
+        return path, ckpt
+    if skipped:
+        warnings.warn(f"no readable checkpoint in {ckpt_dir}: {'; '.join(skipped)}", stacklevel=2)
+    return None
+
+
+# --- the run lock ----------------------------------------------------------------------------
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RunLock:
+    """An exclusive lock file `<ckpt_dir>/train.lock` holding the owner's pid and host.
+
+    A lock left by a dead process on this host is taken over (with a message); a live owner, or
+    one on another host (whose liveness we cannot see), makes `acquire` raise LockHeld.
+    """
+
+    def __init__(self, ckpt_dir: str | os.PathLike, log=print) -> None:
+        self.path = Path(ckpt_dir) / LOCK
+        self.log = log
+        self.owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        self.held = False
+
+    def _try_create(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.parent / f".{LOCK}.{os.getpid()}"
+        tmp.write_text(json.dumps(self.owner))
+        try:
+            os.link(tmp, self.path)  # atomic, fails if the lock exists: never a half-written lock
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+
+    def acquire(self) -> "RunLock":
+        for _ in range(3):
+            if self._try_create():
+                self.held = True
+                return self
+            other = self._read()
+            if other is None:  # released between our attempt and the read
+                continue
+            pid, host = other.get("pid"), other.get("host")
+            if host == self.owner["host"] and isinstance(pid, int) and not _pid_alive(pid):
+                self.log(f"taking over stale lock {self.path} of dead process {pid} on {host}")
+                try:
+                    self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                continue
+            where = f"process {pid} on host {host}" if other else "an unknown process"
+            raise LockHeld(
+                f"{self.path} is held by {where}: another trainer is writing this run. "
+                "If that process is gone, delete the lock file.")
+        raise LockHeld(f"could not take {self.path}: other trainers keep taking it")
+
+    def release(self) -> None:
+        if self.held and self._read() == self.owner:
+            self.path.unlink()
+        self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# --- rebuilding a model ----------------------------------------------------------------------
+
+def model_state_dict(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The backbone's weights from a checkpoint's `state_dict` (the EMA weights when EMA was on:
+    Lightning's EMAWeightAveraging stores the average there and the raw weights under
+    `current_model_state`)."""
+    prefix = "model."
+    return {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+
+
+def load_model(path: str | os.PathLike, map_location: Any = "cpu"):
+    """Rebuild the model of a checkpoint from the checkpoint alone -> (model in eval mode, info).
+
+    `info` is the checkpoint's hyper_parameters (config, model_type, task, criterion, data_meta,
+    code_version) plus `global_step`, `epoch` and `ema` (whether the weights are EMA weights).
+    """
+    from halting.config import make_config
+    from halting.models import build_model
+
+    ckpt = load_checkpoint(path, map_location=map_location)
+    hparams = dict(ckpt["hyper_parameters"])
+    config = make_config(hparams["config"], source=f"{path} hyper_parameters.config")
+    model = build_model(config, hparams["data_meta"])
+    model.load_state_dict(model_state_dict(ckpt))
+    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
+    model.eval()
+    info = {**hparams, "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
+            "ema": bool(hparams["config"].get("use_ema"))}
+    return model, info

@@ -1,0 +1,150 @@
+"""`halting train`: the runbook's `train.py` / `tasks/parity.py` / `tasks/addition.py` flags.
+
+One flag per ExperimentConfig field (same name, same meaning; booleans as `--flag` /
+`--no-flag`), plus the runtime flags below. Only the flags actually typed count as given: a
+given flag that does not apply to the chosen task, model or criterion is an error.
+Exit status: 0 complete, 3 paused by --time_budget_min (run the same command to resume),
+2 usage or config error, 1 training failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from halting.config import ExperimentConfig, inapplicable_fields, make_config
+
+# Runtime flags: where and how a run executes; not part of the experiment config.
+RUNTIME = {
+    "default_root_dir": (str, "run folder (checkpoints/, metrics.csv, train.log, final.ckpt); "
+                              "default runs/<task>-<model_type>-<config hash>"),
+    "resume_ckpt": (str, "resume from this checkpoint (default: the run folder's last.ckpt "
+                         "when its config equals this one)"),
+    "time_budget_min": (float, "train at most this many minutes of this process's wall time, "
+                               "then save last.ckpt and exit 3"),
+    "accelerator": (str, "cpu | gpu | auto (default auto)"),
+    "devices": (str, "devices to use (default 1)"),
+    "precision": (str, "32-true (default) | bf16-mixed | 16-mixed"),
+    "log_every_n_steps": (int, "a log line / metrics.csv row every N steps (default 50)"),
+    "save_every_n_steps": (int, "also keep checkpoints/step=N.ckpt every N steps"),
+    "save_every_n_epochs": (int, "maze: keep checkpoints/epoch=E-step=N.ckpt every N epochs "
+                                 "(default 1)"),
+    "val_every_n_steps": (int, "toy tasks: validate every N steps (default max_steps/10, "
+                               "at most 1000)"),
+    "val_every_n_epochs": (int, "maze: validate every N epochs (default 1)"),
+    "data_workers": (int, "DataLoader worker processes (default 0)"),
+}
+_MAZE_ONLY = {"save_every_n_epochs", "val_every_n_epochs"}
+_TOY_ONLY = {"val_every_n_steps"}
+
+
+def _field_type(annotation: Any) -> type:
+    """int / float / str from a dataclass annotation such as 'int | None'."""
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "str")
+    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+        if name in str(text).split(" | "):
+            return kind
+    return str
+
+
+def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    exp = parser.add_argument_group("experiment (config fields)")
+    for f in fields(ExperimentConfig):
+        kind = _field_type(f.type)
+        text = f"(config field; default {f.default!r})"
+        if kind is bool:
+            exp.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction,
+                             default=argparse.SUPPRESS, help=text)
+        else:
+            exp.add_argument(f"--{f.name}", type=kind, default=argparse.SUPPRESS, help=text,
+                             metavar=kind.__name__.upper())
+    exp.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                     help="YAML or JSON file with config fields (flags override it)")
+    run = parser.add_argument_group("runtime (not part of the config)")
+    for name, (kind, text) in RUNTIME.items():
+        run.add_argument(f"--{name}", type=kind, default=argparse.SUPPRESS, help=text)
+    run.add_argument("--restart", action="store_true", default=argparse.SUPPRESS,
+                     help="delete this run's checkpoints and logs and start over")
+    run.add_argument("--progress_bar", action=argparse.BooleanOptionalAction,
+                     default=argparse.SUPPRESS,
+                     help="progress bar (default: on a terminal; else plain log lines)")
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        values = yaml.safe_load(text)
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of config fields")
+    return values
+
+
+def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """(config, keyword arguments of halting.train.train) from parsed flags; ValueError if a
+    flag is unknown, wrong or inapplicable."""
+    given = vars(args)
+    names = {f.name for f in fields(ExperimentConfig)}
+    values = _read_config_file(given["config"]) if "config" in given else {}
+    typed = {k: v for k, v in given.items() if k in names}
+    values.update(typed)
+    config = make_config(values, source="halting train")
+    bad = inapplicable_fields(config, set(typed))
+    runtime = {k: v for k, v in given.items() if k in RUNTIME or k in ("restart", "progress_bar")}
+    if config.task == "maze":
+        bad += sorted(_TOY_ONLY & set(runtime))
+    else:
+        bad += sorted(_MAZE_ONLY & set(runtime))
+    if bad:
+        raise ValueError(
+            f"--{', --'.join(bad)} do(es) not apply to task={config.task}, "
+            f"model_type={config.model_type}, halting={config.criterion}")
+    run_dir = runtime.pop("default_root_dir", None) or (
+        f"runs/{config.task}-{config.model_type}-{config.digest()}")
+    kwargs: dict[str, Any] = {"run_dir": run_dir}
+    if "resume_ckpt" in runtime:
+        kwargs["resume"] = runtime.pop("resume_ckpt")
+    if "devices" in runtime:
+        devices = runtime.pop("devices")
+        kwargs["devices"] = int(devices) if devices.isdigit() else devices
+    kwargs.update(runtime)
+    return config, kwargs
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    try:
+        config, kwargs = build(args)
+    except (ValueError, OSError) as exc:
+        print(f"halting train: error: {exc}", file=sys.stderr)
+        return 2
+    from halting.checkpoint import LockHeld
+    from halting.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
+
+    print(f"halting train: run folder {kwargs['run_dir']}", flush=True)
+    try:
+        metrics = train(config, **kwargs)
+    except TrainingPaused as exc:
+        print(f"halting train: PAUSED (exit {PAUSED_EXIT}): {exc}", flush=True)
+        return PAUSED_EXIT
+    except (ConfigMismatch, ValueError) as exc:
+        print(f"halting train: error: {exc}", file=sys.stderr)
+        return 2
+    except (LockHeld, RuntimeError) as exc:
+        print(f"halting train: failed: {exc}", file=sys.stderr)
+        return 1
+    print("halting train: complete: " + json.dumps(metrics, sort_keys=True), flush=True)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="halting train")
+    add_arguments(p, "train")
+    return p
+
