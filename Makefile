@@ -1,18 +1,33 @@
-# The README's two commands: `make setup` and `make test`.
+# The README's two commands: `make setup` and `make test` (and `make run-local`).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 # CPU torch unless a GPU is visible (nvidia-smi works) or TORCH_CONSTRAINTS is given.
 TORCH_CONSTRAINTS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo /dev/null || echo constraints-cpu.txt)
+SYSTEM_PACKAGES := chromium poppler-utils
 
-.PHONY: setup test run-local
+.PHONY: setup system-packages test run-local
 
-setup:
+setup: system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c $(TORCH_CONSTRAINTS) -e '.[dev]'
 	$(BIN)/halting --help >/dev/null
 	@echo "set-up done: activate with 'source $(VENV)/bin/activate'"
+
+# Browser and PDF rasteriser for the viewer and figure tests; only as root with apt-get.
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=""; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else \
+	  echo "not root or no apt-get: skipping $(SYSTEM_PACKAGES) (the tests that need them skip)"; \
+	fi
 
 test:
 	$(BIN)/python -m pytest -q
