@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # A single-node Slurm cluster on localhost, to try and test profiles/slurm without a cluster.
 #
-#   scripts/slurm-local.sh up [--no-accounting] [--account NAME]...
+#   scripts/slurm-local.sh up [--no-accounting] [--account NAME]... [--cpus N] [--mem-mb MB] [--gpus N]
 #   scripts/slurm-local.sh down
 #   scripts/slurm-local.sh status
 #
 # `up` installs Debian's Slurm 22.05 packages when missing, writes /etc/slurm/, and starts
 # munged, (MariaDB + slurmdbd,) slurmctld and slurmd directly (no systemd needed). The node
-# `localhost` has every CPU, ~90% of RAM, and a fake A40 (`Gres=gpu:a40:1`, File=/dev/null) so
-# that `--gres=gpu:a40:1` is schedulable on a machine without a GPU; partition `p1`.
+# `localhost` has every CPU and ~90% of RAM (or --cpus/--mem-mb: more than the machine has is
+# allowed, nothing enforces it), and fake A40s (`Gres=gpu:a40:N`, N = --gpus, default 1) so that
+# `--gres=gpu:a40:1` is schedulable on a machine without a GPU; partition `p1`.
 # With accounting (the default) `sacct` works, which the Snakemake Slurm plugin uses for status
 # checks; `--no-accounting` leaves slurmdbd out, as on clusters without accounting, where the
 # profile needs `slurm-status-command: squeue`. `--account NAME` registers a Slurm account for
@@ -27,6 +28,7 @@ readonly MYSQL_PID=/run/mysqld/mysqld.pid
 readonly DBD_PID=/run/slurmdbd.pid
 readonly CTLD_PID=/run/slurmctld.pid
 readonly SLURMD_PID=/run/slurmd.pid
+readonly FAKE_GPU_DIR=/var/spool/slurmd-fake-gpus
 readonly BASE_PKGS=(munge slurmctld slurmd slurm-client)
 readonly ACCT_PKGS=(slurmdbd mariadb-server)
 
@@ -175,17 +177,11 @@ check_foreign_conf() {
     done
 }
 
-write_conf() {
-    local accounting=$1 cpus mem_kb real_mem def_mem
-    cpus=$(nproc)
-    mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
-    real_mem=$((mem_kb * 9 / 10 / 1024))
+# render_conf DIR ACCOUNTING CPUS MEM_MB GPUS: write slurm.conf and gres.conf into DIR.
+render_conf() {
+    local dir=$1 accounting=$2 cpus=$3 real_mem=$4 gpus=$5 def_mem acct_lines gpu_files
     def_mem=$((real_mem / cpus))
     ((def_mem > 2048)) && def_mem=2048
-    mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd
-    chmod 755 /var/spool/slurmctld /var/spool/slurmd
-
-    local acct_lines
     if [[ $accounting == accounting ]]; then
         # job_comment: `sacct -o Comment` shows the plugin's `--comment rule_<name>`.
         # gres/gpu:a40 in AccountingStorageTRES: `sacct -o ReqTRES,AllocTRES` shows the GPU request.
@@ -199,10 +195,18 @@ JobAcctGatherFrequency=30"
         acct_lines="AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none"
     fi
+    # A typed GRES needs a device file (Count= alone marks the node invalid) and slurmd wants a
+    # character or block device: one fake A40 is /dev/null, several are copies of /dev/null's
+    # device node made by make_fake_gpus.
+    if ((gpus == 1)); then
+        gpu_files=/dev/null
+    else
+        gpu_files="$FAKE_GPU_DIR/a40-[0-$((gpus - 1))]"
+    fi
 
-    cat >"$CONF_DIR/slurm.conf" <<EOF
+    cat >"$dir/slurm.conf" <<EOF
 $MARK
-# Single-node test cluster ($accounting): node localhost, partition p1, one fake A40.
+# Single-node test cluster ($accounting): node localhost, partition p1, $gpus fake A40(s).
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
 SlurmUser=root
@@ -214,6 +218,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SwitchType=switch/none
 ReturnToService=2
+# The node's size comes from this file, not from the hardware (see up --cpus/--mem-mb).
 SlurmdParameters=config_overrides
 SlurmctldPidFile=$CTLD_PID
 SlurmdPidFile=$SLURMD_PID
@@ -236,15 +241,36 @@ OverTimeLimit=0
 InactiveLimit=0
 Waittime=0
 $acct_lines
-NodeName=localhost CPUs=$cpus RealMemory=$real_mem Gres=gpu:a40:1 State=UNKNOWN
+NodeName=localhost CPUs=$cpus RealMemory=$real_mem Gres=gpu:a40:$gpus State=UNKNOWN
 PartitionName=p1 Nodes=localhost Default=YES DefaultTime=04:00:00 MaxTime=2-00:00:00 State=UP
 EOF
 
-    cat >"$CONF_DIR/gres.conf" <<EOF
+    cat >"$dir/gres.conf" <<EOF
 $MARK
-# A fake GPU: File= is required for a typed GRES (Count=1 alone marks the node invalid).
-NodeName=localhost Name=gpu Type=a40 File=/dev/null
+NodeName=localhost Name=gpu Type=a40 File=$gpu_files
 EOF
+}
+
+# make_fake_gpus N: N character devices like /dev/null (1:3), one per fake A40, when N > 1.
+make_fake_gpus() {
+    local gpus=$1 i
+    ((gpus > 1)) || return 0
+    mkdir -p "$FAKE_GPU_DIR"
+    for ((i = 0; i < gpus; i++)); do
+        [[ -c $FAKE_GPU_DIR/a40-$i ]] && continue
+        rm -f "$FAKE_GPU_DIR/a40-$i"
+        mknod -m 666 "$FAKE_GPU_DIR/a40-$i" c 1 3 ||
+            die "cannot create the fake GPU device $FAKE_GPU_DIR/a40-$i (mknod); use --gpus 1"
+    done
+}
+
+# write_conf ACCOUNTING CPUS MEM_MB GPUS: the configuration in /etc/slurm/.
+write_conf() {
+    local accounting=$1
+    mkdir -p "$CONF_DIR" "$LOG_DIR" /var/spool/slurmctld /var/spool/slurmd
+    chmod 755 /var/spool/slurmctld /var/spool/slurmd
+    make_fake_gpus "$4"
+    render_conf "$CONF_DIR" "$@"
 
     if [[ $accounting == accounting ]]; then
         local pass
@@ -268,7 +294,7 @@ EOF
         umask 022
         chmod 600 "$CONF_DIR/slurmdbd.conf"
     fi
-    log "wrote $CONF_DIR/slurm.conf ($accounting; CPUs=$cpus RealMemory=${real_mem}M DefMemPerCPU=${def_mem}M)"
+    log "wrote $CONF_DIR ($accounting): $(grep -E '^(NodeName|DefMemPerCPU)=' "$CONF_DIR/slurm.conf" | tr '\n' ' ')"
 }
 
 # --- daemons ------------------------------------------------------------------------------
@@ -407,32 +433,51 @@ add_accounts() {
 # --- commands -----------------------------------------------------------------------------
 
 cmd_up() {
-    local accounting=accounting accounts=()
+    local accounting=accounting accounts=() cpus="" mem_mb="" gpus=1
     while (($#)); do
         case $1 in
         --no-accounting) accounting=no-accounting ;;
-        --account)
-            [[ -n ${2:-} ]] || die "--account needs a name"
-            accounts+=("$2")
+        --account | --cpus | --mem-mb | --gpus)
+            [[ -n ${2:-} ]] || die "$1 needs a value"
+            case $1 in
+            --account) accounts+=("$2") ;;
+            --cpus) cpus=$2 ;;
+            --mem-mb) mem_mb=$2 ;;
+            --gpus) gpus=$2 ;;
+            esac
             shift
             ;;
-        --account=*) accounts+=("${1#--account=}") ;;
         -h | --help) usage 0 ;;
         *) die "unknown option for up: $1" ;;
         esac
         shift
     done
     require_root up
+    [[ -z $cpus ]] && cpus=$(nproc)
+    [[ -z $mem_mb ]] && mem_mb=$(($(awk '/^MemTotal:/ { print $2 }' /proc/meminfo) * 9 / 10 / 1024))
+    local n
+    for n in "$cpus" "$mem_mb" "$gpus"; do
+        [[ $n =~ ^[1-9][0-9]*$ ]] || die "--cpus, --mem-mb and --gpus take positive integers (got '$n')"
+    done
     if [[ $accounting == no-accounting && ${#accounts[@]} -gt 0 ]]; then
         die "--account needs accounting (slurmdbd); drop --no-accounting"
     fi
     if [[ -s $STATE_FILE ]] && pid_alive "$CTLD_PID" slurmctld; then
-        local running
+        local running again="up"
         running=$(cat "$STATE_FILE")
-        local again="up"
         [[ $accounting == no-accounting ]] && again="up --no-accounting"
         [[ $running == "$accounting" ]] ||
             die "the cluster is up in mode '$running'; run '$0 down' first, then '$0 $again'"
+        # Same mode: the node's size must match too (slurm.conf is only written while down).
+        local tmp
+        tmp=$(mktemp -d)
+        render_conf "$tmp" "$accounting" "$cpus" "$mem_mb" "$gpus"
+        if ! cmp -s "$tmp/slurm.conf" "$CONF_DIR/slurm.conf" || ! cmp -s "$tmp/gres.conf" "$CONF_DIR/gres.conf"; then
+            diff "$CONF_DIR/slurm.conf" "$tmp/slurm.conf" >&2 || true
+            rm -rf "$tmp"
+            die "the cluster is up with another configuration; run '$0 down' first"
+        fi
+        rm -rf "$tmp"
     elif pid_alive "$CTLD_PID" slurmctld && ! ours slurmctld "$CTLD_PID"; then
         die "a slurmctld not started by this script is running (pid $(cat "$CTLD_PID")); stop it first"
     fi
@@ -445,7 +490,7 @@ cmd_up() {
     t=$(date +%s.%N)
     if ! pid_alive "$CTLD_PID" slurmctld; then
         check_foreign_conf
-        write_conf "$accounting"
+        write_conf "$accounting" "$cpus" "$mem_mb" "$gpus"
     fi
     mkdir -p "$OWN_DIR"
     echo "$accounting" >"$STATE_FILE"
