@@ -1,0 +1,495 @@
+"""Finished result folders as pandas tables, and the statistics the figures and report share.
+
+A run is one folder `results/<task>/<experiment>/seed<k>/` (docs/interfaces.md, "Result
+folders"): `run.json`, `eval.json`, `train_metrics.csv`, `per_example.parquet`, and for the maze
+`examples.npz`. Runs with the same (task, experiment) are seeds of one experiment and aggregate:
+mean and a Student-t 95% interval over seeds. No torch here: pandas and numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TASK_ORDER = ("maze", "parity", "addition")
+CRITERIA = ("act", "pondernet", "fixed")  # display order
+HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
+RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
+EVAL_MODES = ("learned", "max_steps")
+PER_EXAMPLE_COLUMNS = ("example_id", "mode", "difficulty", "correct", "steps_mean")
+EXAMPLE_ARRAYS = ("inputs", "labels", "predictions", "steps", "example_id")
+
+
+class RunFormatError(ValueError):
+    """A result file that does not follow docs/interfaces.md; the message names the file."""
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz evaluation)."""
+    tiny, eps = 1e-300, 1e-15
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))  # even step
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))  # odd step
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < eps:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularised incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with `df` degrees of freedom: 1 - I_{df/(df+t^2)}(df/2, 1/2)/2."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(q: float, df: float) -> float:
+    """The q-quantile of Student's t (bisection on `t_cdf`; exact to ~1e-10)."""
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile level must be in (0, 1), got {q}")
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be positive, got {df}")
+    if q < 0.5:
+        return -t_quantile(1.0 - q, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < q:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the Student-t interval mean +- t_{(1+level)/2, n-1} * sd / sqrt(n).
+
+    NaNs are dropped; with one value the interval collapses to the mean (no band is drawn);
+    with none all three are NaN.
+    """
+    x = np.asarray(list(values), dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if x.size == 1:
+        return (mean, mean, mean)
+    half = t_quantile((1.0 + level) / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return (mean, mean - half, mean + half)
+
+
+def pareto_front(cost: Sequence[float], score: Sequence[float]) -> np.ndarray:
+    """Indices of the points no other point beats (lower-or-equal cost and higher-or-equal
+    score, one of them strictly), sorted by increasing cost. NaN points are never on it.
+    Among exact duplicates the first index is kept.
+    """
+    cost = np.asarray(cost, dtype=float)
+    score = np.asarray(score, dtype=float)
+    if cost.shape != score.shape:
+        raise ValueError(f"cost and score differ in shape: {cost.shape} vs {score.shape}")
+    ok = np.flatnonzero(np.isfinite(cost) & np.isfinite(score))
+    # cheapest first; at equal cost the best score first; then by index for stable ties
+    order = ok[np.lexsort((ok, -score[ok], cost[ok]))]
+    front: list[int] = []
+    best = -math.inf
+    for i in order:
+        if score[i] > best:
+            front.append(int(i))
+            best = score[i]
+    return np.asarray(front, dtype=int)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One result folder, loaded and checked against the interface."""
+
+    path: Path
+    meta: dict[str, Any]  # run.json
+    eval: dict[str, Any]  # eval.json
+    train_metrics: pd.DataFrame | None = None  # train_metrics.csv (None when absent)
+    per_example: pd.DataFrame | None = None  # per_example.parquet (None when absent)
+    examples: dict[str, np.ndarray] | None = field(default=None, repr=False)  # maze examples.npz
+
+    @property
+    def task(self) -> str:
+        return str(self.meta["task"])
+
+    @property
+    def experiment(self) -> str:
+        return str(self.meta["experiment"])
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.task, self.experiment)
+
+    @property
+    def headline(self) -> str:
+        return str(self.eval.get("headline") or HEADLINE[self.task])
+
+    def metric(self, name: str, mode: str = "learned") -> float:
+        value = self.eval.get(mode, {}).get(name)
+        return math.nan if value is None else float(value)
+
+    @property
+    def headline_value(self) -> float:
+        return self.metric(self.headline)
+
+    @property
+    def steps_mean(self) -> float:
+        return self.metric("steps_mean")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunFormatError(f"{path}: cannot read JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise RunFormatError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _check_fraction(path: Path, where: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise RunFormatError(f"{path}: {where} must be a number, got {value!r}")
+    if not (math.isnan(value) or -1e-9 <= value <= 1 + 1e-9):
+        raise RunFormatError(f"{path}: {where}={value!r} is not a fraction in [0, 1]")
+
+
+def _load_run_json(path: Path) -> dict[str, Any]:
+    meta = _read_json(path)
+    missing = [k for k in RUN_KEYS if k not in meta]
+    if missing:
+        raise RunFormatError(f"{path}: missing key(s) {', '.join(missing)}")
+    if meta["task"] not in HEADLINE:
+        raise RunFormatError(f"{path}: unknown task {meta['task']!r} (expected {sorted(HEADLINE)})")
+    if meta["tau"] is not None and not isinstance(meta["tau"], (int, float)):
+        raise RunFormatError(f"{path}: tau must be a number or null, got {meta['tau']!r}")
+    for key in ("dataset", "maze_size", "config", "code_version", "data_manifest", "train_seconds"):
+        meta.setdefault(key, None)
+    return meta
+
+
+def _load_eval_json(path: Path, task: str) -> dict[str, Any]:
+    ev = _read_json(path)
+    headline = ev.get("headline") or HEADLINE[task]
+    if "learned" not in ev or not isinstance(ev["learned"], dict):
+        raise RunFormatError(f"{path}: missing the 'learned' metrics object")
+    for mode in EVAL_MODES:
+        metrics = ev.get(mode)
+        if metrics is None:
+            continue
+        if not isinstance(metrics, dict):
+            raise RunFormatError(f"{path}: '{mode}' must be an object")
+        for name in ("accuracy", "exact_accuracy", "accuracy_place", "accuracy_sequence"):
+            _check_fraction(path, f"{mode}.{name}", metrics.get(name))
+    for name in (headline, "steps_mean"):
+        if name not in ev["learned"]:
+            raise RunFormatError(f"{path}: 'learned' has no {name!r}")
+    return ev
+
+
+def _load_train_metrics(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise RunFormatError(f"{path}: cannot read CSV ({err})") from err
+    if "step" not in df.columns:
+        raise RunFormatError(f"{path}: no 'step' column (columns: {', '.join(df.columns)})")
+    for col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise RunFormatError(f"{path}: column {col!r} is not numeric")
+    return df
+
+
+def _load_per_example(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a bad file
+        raise RunFormatError(f"{path}: cannot read Parquet ({err})") from err
+    missing = [c for c in PER_EXAMPLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise RunFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    bad_modes = sorted(set(df["mode"].astype(str)) - set(EVAL_MODES))
+    if bad_modes:
+        raise RunFormatError(f"{path}: unknown mode(s) {bad_modes}")
+    return df
+
+
+def _load_examples(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except Exception as err:  # zipfile/ValueError/OSError for a damaged archive
+        raise RunFormatError(f"{path}: cannot read .npz ({err})") from err
+    missing = [k for k in EXAMPLE_ARRAYS if k not in arrays]
+    if missing:
+        raise RunFormatError(f"{path}: missing array(s) {', '.join(missing)}")
+    shape = arrays["inputs"].shape
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise RunFormatError(f"{path}: inputs must be (k, S, S), got {shape}")
+    for key in ("labels", "predictions", "steps"):
+        if arrays[key].shape != shape:
+            raise RunFormatError(f"{path}: {key} has shape {arrays[key].shape}, inputs {shape}")
+    if arrays["example_id"].shape != shape[:1]:
+        raise RunFormatError(f"{path}: example_id must be ({shape[0]},)")
+    return arrays
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load one result folder. run.json and eval.json are required; the rest is optional."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a run folder")
+    for required in ("run.json", "eval.json"):
+        if not (run_dir / required).is_file():
+            raise RunFormatError(f"{run_dir / required}: missing (required in every run folder)")
+    meta = _load_run_json(run_dir / "run.json")
+    ev = _load_eval_json(run_dir / "eval.json", meta["task"])
+    run = Run(path=run_dir, meta=meta, eval=ev)
+    if (run_dir / "train_metrics.csv").is_file():
+        run.train_metrics = _load_train_metrics(run_dir / "train_metrics.csv")
+    if (run_dir / "per_example.parquet").is_file():
+        run.per_example = _load_per_example(run_dir / "per_example.parquet")
+    if (run_dir / "examples.npz").is_file():
+        run.examples = _load_examples(run_dir / "examples.npz")
+    return run
+
+
+def find_run_dirs(results_root: str | Path) -> list[Path]:
+    """Every `<task>/<experiment>/seed<k>/` folder under `results_root` holding a run.json."""
+    root = Path(results_root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: results folder does not exist")
+    return sorted(p.parent for p in root.glob("*/*/seed*/run.json"))
+
+
+def load_runs(
+    results_root: str | Path | None = None, run_dirs: Iterable[str | Path] | None = None
+) -> list[Run]:
+    """Load explicit `run_dirs` if given, else every run under `results_root`.
+
+    Checks that the seeds of one experiment agree on model, criterion and tau.
+    """
+    if run_dirs is None:
+        if results_root is None:
+            raise ValueError("give results_root or run_dirs")
+        run_dirs = find_run_dirs(results_root)
+    seen: dict[Path, None] = {}
+    for d in run_dirs:
+        seen.setdefault(Path(d).resolve(), None)
+    runs = [load_run(d) for d in seen]
+    by_key: dict[tuple[str, str], Run] = {}
+    for run in runs:
+        first = by_key.setdefault(run.key, run)
+        for k in ("model_type", "criterion", "tau"):
+            if first.meta[k] != run.meta[k]:
+                raise RunFormatError(
+                    f"{run.path / 'run.json'}: {k}={run.meta[k]!r} differs from "
+                    f"{first.path / 'run.json'} ({first.meta[k]!r}) in the same experiment"
+                )
+    return sorted(runs, key=_run_sort_key)
+
+
+def task_rank(task: str) -> tuple[int, str]:
+    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+
+
+def _run_sort_key(run: Run) -> tuple:
+    m = run.meta
+    tau = -math.inf if m["tau"] is None else float(m["tau"])
+    criterion = (
+        CRITERIA.index(m["criterion"]) if m["criterion"] in CRITERIA else len(CRITERIA),
+        m["criterion"],
+    )
+    return (task_rank(run.task), m["model_type"], criterion, tau, run.experiment, m["seed"])
+
+
+def group_experiments(runs: Iterable[Run]) -> dict[tuple[str, str], list[Run]]:
+    """(task, experiment) -> its runs (seeds), in the canonical order of `load_runs`."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in sorted(runs, key=_run_sort_key):
+        groups.setdefault(run.key, []).append(run)
+    return groups
+
+
+def tasks_of(runs: Iterable[Run]) -> list[str]:
+    return sorted({r.task for r in runs}, key=task_rank)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def manifest_hash(value: Any) -> str | None:
+    """The dataset's content hash from run.json's `data_manifest`: the string itself, a dict's
+    `content_hash`/`hash`/`sha256` entry, or else the SHA-256 of the dict's canonical JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("content_hash", "hash", "sha256"):
+            if isinstance(value.get(key), str):
+                return value[key]
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    return str(value)
+
+
+def run_table(runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run: identity, headline metric and mean ponder steps (learned halting)."""
+    rows = []
+    for r in runs:
+        m = r.meta
+        rows.append(
+            {
+                "task": r.task,
+                "experiment": r.experiment,
+                "model_type": m["model_type"],
+                "criterion": m["criterion"],
+                "tau": m["tau"],
+                "seed": m["seed"],
+                "dataset": m["dataset"],
+                "maze_size": m["maze_size"],
+                "headline": r.headline,
+                "headline_value": r.headline_value,
+                "steps_mean": r.steps_mean,
+                "train_seconds": m["train_seconds"],
+                "code_version": m["code_version"],
+                "data_manifest": manifest_hash(m["data_manifest"]),
+                "path": str(r.path),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["maze_size"] = table["maze_size"].astype("Int64")
+    return table
+
+
+def _joined(values: Iterable[Any]) -> str | None:
+    unique = sorted({str(v) for v in values if v is not None})
+    return "+".join(unique) if unique else None
+
+
+def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
+    """One row per (task, experiment): seeds, headline mean/sd/CI, mean steps, training time.
+
+    `code_version` and `data_manifest` join the distinct values of the seeds with "+", so a
+    mix of versions is visible rather than hidden.
+    """
+    from halting.style import label_for
+
+    rows = []
+    for (task, experiment), group in group_experiments(runs).items():
+        m = group[0].meta
+        head = [r.headline_value for r in group]
+        mean, lo, hi = mean_ci(head, level)
+        finite = np.asarray([v for v in head if math.isfinite(v)])
+        steps = [r.steps_mean for r in group]
+        seconds = [r.meta["train_seconds"] for r in group if r.meta["train_seconds"] is not None]
+        rows.append(
+            {
+                "task": task,
+                "experiment": experiment,
+                "model_type": m["model_type"],
+                "criterion": m["criterion"],
+                "tau": m["tau"],
+                "label": label_for(m),
+                "dataset": m["dataset"],
+                "maze_size": m["maze_size"],
+                "seeds": len(group),
+                "seed_list": " ".join(str(r.meta["seed"]) for r in group),
+                "headline": group[0].headline,
+                "headline_mean": mean,
+                "headline_sd": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+                "headline_ci_low": lo,
+                "headline_ci_high": hi,
+                "steps_mean": mean_ci(steps, level)[0],
+                "train_seconds_mean": float(np.mean(seconds)) if seconds else math.nan,
+                "code_version": _joined(r.meta["code_version"] for r in group),
+                "data_manifest": _joined(manifest_hash(r.meta["data_manifest"]) for r in group),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["maze_size"] = table["maze_size"].astype("Int64")
+    return table
+
+
+def is_maze_hard_30(meta: dict[str, Any]) -> bool:
+    """True for Maze-Hard 30x30 data (HRM's long-path maze set): the run's `maze_size` is 30
+    and its `dataset` name contains "hard" (case-insensitive). The published HRM/TRM
+    accuracies are comparable only on that data; run.json does not carry path lengths."""
+    return (
+        meta.get("task") == "maze"
+        and meta.get("maze_size") == 30
+        and "hard" in str(meta.get("dataset") or "").lower()
+    )
+
+
+def add_run_arguments(parser) -> None:
+    """The flags `halting figures` and `halting summary` share."""
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="results root holding <task>/<experiment>/seed<k>/ (default: results)",
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="DIR",
+        default=None,
+        help="explicit run folders (overrides the search under --results)",
+    )

@@ -1,0 +1,155 @@
+"""The one plotting style of every paper figure: print sizes, fonts, palette and legend labels.
+
+Figures are sized for a two-column paper (`COLUMN_WIDTH` = 3.3 in, `PAGE_WIDTH` = 6.9 in),
+saved as vector PDF with TrueType fonts embedded (`pdf.fonttype` 42), and coloured with the
+Okabe-Ito palette, which stays distinguishable under the common colour-vision deficiencies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLUMN_WIDTH = 3.3  # in: one column of a two-column paper
+PAGE_WIDTH = 6.9  # in: both columns
+
+# Okabe & Ito (2008), "Color Universal Design"; yellow is last: it is faint on white.
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "sky": "#56B4E9",
+    "black": "#000000",
+    "yellow": "#F0E442",
+}
+PALETTE = list(OKABE_ITO.values())
+LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# The halting criteria keep one colour each wherever criteria are compared.
+CRITERION_COLOURS = {
+    "act": OKABE_ITO["blue"],
+    "pondernet": OKABE_ITO["vermillion"],
+    "fixed": "#7F7F7F",
+}
+REFERENCE_COLOUR = "#555555"
+
+RC: dict[str, Any] = {
+    "pdf.fonttype": 42,  # TrueType (Type 42) fonts, embedded: text stays text
+    "ps.fonttype": 42,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],  # ships with matplotlib; has τ, β and ·
+    "mathtext.fontset": "dejavusans",
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 7,
+    "legend.frameon": False,
+    "legend.handlelength": 1.8,
+    "figure.titlesize": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.grid": True,
+    "grid.linewidth": 0.4,
+    "grid.alpha": 0.35,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 2.5,
+    "patch.linewidth": 0.6,
+    "savefig.dpi": 300,  # only for the raster parts (maze images)
+    "savefig.bbox": "standard",  # keep the exact paper width
+    "figure.dpi": 100,
+    "image.interpolation": "nearest",
+}
+
+MODEL_NAMES = {"act_rnn": "ACT-RNN", "universal_transformer": "UT"}
+CRITERION_NAMES = {"act": "ACT", "pondernet": "PonderNet", "fixed": "fixed"}
+# The penalty weight's symbol in each criterion's paper: Graves' tau, PonderNet's beta.
+PENALTY_SYMBOLS = {"act": "τ", "pondernet": "β"}
+TASK_NAMES = {"maze": "Maze", "parity": "Parity", "addition": "Addition"}
+
+
+@contextlib.contextmanager
+def context() -> Iterator[None]:
+    """Apply `RC` for the duration of a block (drawing *and* saving must happen inside)."""
+    with plt.rc_context(RC):
+        yield
+
+
+def format_number(value: float) -> str:
+    """Short, exact-looking text for a hyperparameter: 0.001, 1e-4, 0.01, 3."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    exponent = math.floor(math.log10(abs(value)))
+    if -3 <= exponent < 4:
+        return f"{value:.4g}"
+    mantissa = value / 10**exponent
+    if math.isclose(mantissa, round(mantissa), rel_tol=1e-9):
+        return f"{round(mantissa):d}e{exponent}"
+    return f"{mantissa:.3g}e{exponent}"
+
+
+def model_name(model_type: str) -> str:
+    return MODEL_NAMES.get(model_type, model_type)
+
+
+def criterion_name(criterion: str) -> str:
+    return CRITERION_NAMES.get(criterion, criterion)
+
+
+def fixed_depth(run_meta: Mapping[str, Any]) -> int | None:
+    """K of a fixed-depth run, read from its config (time_limit or ut_max_hops), else None."""
+    config = run_meta.get("config") or {}
+    key = "ut_max_hops" if run_meta.get("model_type") == "universal_transformer" else "time_limit"
+    value = config.get(key)
+    return int(value) if value is not None else None
+
+
+def penalty_text(run_meta: Mapping[str, Any]) -> str:
+    """ "τ=0.001" (ACT), "β=0.01" (PonderNet), "K=6" (fixed depth) or "" when unknown."""
+    criterion = run_meta.get("criterion")
+    if criterion == "fixed":
+        k = fixed_depth(run_meta)
+        return f"K={k}" if k is not None else ""
+    tau = run_meta.get("tau")
+    if tau is None:
+        return ""
+    return f"{PENALTY_SYMBOLS.get(criterion, 'τ')}={format_number(tau)}"
+
+
+def label_for(run_meta: Mapping[str, Any]) -> str:
+    """Legend text of a run: "ACT-RNN · ACT · τ=0.001", "UT · PonderNet · β=0.01",
+    "UT · fixed · K=6" (model · criterion · penalty weight or depth)."""
+    parts = [model_name(run_meta["model_type"]), criterion_name(run_meta["criterion"])]
+    penalty = penalty_text(run_meta)
+    if penalty:
+        parts.append(penalty)
+    return " · ".join(parts)
+
+
+def task_name(task: str) -> str:
+    return TASK_NAMES.get(task, task)
+
+
+def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):
+    """`plt.subplots` at a paper width (inches) with constrained layout."""
+    kwargs.setdefault("squeeze", False)
+    return plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
