@@ -95,7 +95,15 @@ def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
     values = _read_config_file(given["config"]) if "config" in given else {}
     typed = {k: v for k, v in given.items() if k in names}
     values.update(typed)
-    config = make_config(values, source="halting train")
+    try:
+        config = make_config(values, source="flags")
+    except ValueError:
+        try:  # name inapplicable flags as flags when that is what is wrong
+            config = ExperimentConfig(**values)
+        except (TypeError, ValueError):
+            config = None
+        if config is None or not inapplicable_fields(config, set(typed)):
+            raise
     bad = inapplicable_fields(config, set(typed))
     runtime = {k: v for k, v in given.items() if k in RUNTIME or k in ("restart", "progress_bar")}
     if config.task == "maze":

@@ -1,0 +1,166 @@
+"""The Python API `halting.train.train`: resume rules, pauses, outputs, safety stops."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+import halting
+from halting.checkpoint import load_checkpoint
+from halting.config import make_config
+from halting.data import toy
+from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
+from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, _oom_message,
+                           merge_metrics, train)
+
+TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
+        "max_steps": 6, "val_size": 16, "learning_rate": 3e-3, "seed": 2, "dropout": 0.2}
+QUIET = {"progress_bar": False, "log_every_n_steps": 1, "val_every_n_steps": 2}
+
+
+def _weights(path):
+    return load_checkpoint(path)["state_dict"]
+
+
+def _same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ref")
+    metrics = train(TINY, run_dir=run_dir, **QUIET)
+    return run_dir, metrics
+
+
+def test_reference_run_outputs(reference):
+    run_dir, metrics = reference
+    assert set(metrics) >= {"val/accuracy", "val/loss_total", "val/steps"}
+    assert (run_dir / "final.ckpt").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    train_rows = [r for r in rows if r["train/loss_total"]]
+    val_rows = [r for r in rows if r["val/accuracy"]]
+    assert len(train_rows) == 6 and len(val_rows) == 3  # every step; validation every 2
+    assert all(float(r["train/grad_norm"]) > 0 for r in train_rows)
+    assert float(val_rows[-1]["val/accuracy"]) == metrics["val/accuracy"]
+    log = (run_dir / "train.log").read_text()
+    assert "step 6/6" in log and "validation at step 6" in log and "complete at step 6" in log
+    assert not (run_dir / "checkpoints" / "train.lock").exists()
+
+
+def test_pausing_every_step_then_resuming_equals_the_uninterrupted_run(reference, tmp_path):
+    """time_budget_min=0 pauses after every step: six attempts, auto-resumed, one result."""
+    pauses = []
+    for _ in range(10):
+        try:
+            metrics = train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
+            break
+        except TrainingPaused as exc:
+            pauses.append(exc.step)
+    assert pauses == [1, 2, 3, 4, 5]
+    assert metrics == reference[1]
+    assert _same_weights(_weights(tmp_path / "final.ckpt"), _weights(reference[0] / "final.ckpt"))
+    assert (tmp_path / "metrics.csv").read_text() == (reference[0] / "metrics.csv").read_text()
+    log = (tmp_path / "train.log").read_text()
+    assert log.count("resumed from") == 5 and "paused at step 5" in log
+    assert len(list((tmp_path / "logs").glob("version_*"))) == 6
+
+
+def test_changed_config_refuses_naming_the_keys_and_restart_starts_over(reference, tmp_path):
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
+    changed = {**TINY, "learning_rate": 1e-3, "hidden_size": 16}
+    with pytest.raises(ConfigMismatch, match=r"hidden_size: 8 -> 16; learning_rate: 0.003 -> 0.001"):
+        train(changed, run_dir=tmp_path, **QUIET)
+    with pytest.raises(ConfigMismatch, match="learning_rate"):  # an explicit path is checked too
+        train(changed, run_dir=tmp_path, resume=tmp_path / "checkpoints" / "last.ckpt", **QUIET)
+    train(changed, run_dir=tmp_path, restart=True, **QUIET)
+    log = (tmp_path / "train.log").read_text()
+    assert "restart: removed last.ckpt" in log and "resumed from" not in log
+    assert load_checkpoint(tmp_path / "final.ckpt")["hyper_parameters"]["config"]["hidden_size"] == 16
+    # the folder now holds the new config: the old one is refused in turn
+    with pytest.raises(ConfigMismatch, match="hidden_size: 16 -> 8"):
+        train(TINY, run_dir=tmp_path, **QUIET)
+
+
+def test_validation_uses_the_ema_weights_and_final_ckpt_holds_them(tmp_path):
+    config = {**TINY, "dropout": 0.0, "use_ema": True, "ema_decay": 0.5, "val_size": 64}
+    metrics = train(config, run_dir=tmp_path, **QUIET)
+    model, info = halting.load_model(tmp_path / "final.ckpt")
+    val = toy.parity_val_set(config["seed"], 64, 4)
+    with torch.no_grad():
+        out = model(torch.from_numpy(val["x"]), mode="eval")
+    accuracy = (out.logits.argmax(-1).numpy() == val["y"]).mean()
+    assert info["ema"] and metrics["val/accuracy"] == pytest.approx(accuracy, abs=1e-7)
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    assert not _same_weights(last["state_dict"], last["current_model_state"])
+
+
+def test_divergence_stops_naming_the_step_and_keeps_finite_checkpoints(tmp_path):
+    config = {**TINY, "learning_rate": 3e37, "max_steps": 20, "dropout": 0.0}
+    with pytest.raises(NonFiniteError, match=r"non-finite (loss|gradient).* at step \d+"):
+        train(config, run_dir=tmp_path, save_every_n_steps=1, **QUIET)
+    ckpts = list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert ckpts and not (tmp_path / "final.ckpt").exists()
+    for path in ckpts:
+        assert all(torch.isfinite(v).all() for v in _weights(path).values())
+    assert "stopped: non-finite" in (tmp_path / "train.log").read_text()
+
+
+def test_out_of_memory_message_names_the_run_and_the_flags():
+    config = make_config({"task": "maze", "data_dir": "d", "model_type": "universal_transformer",
+                          "ut_act": True, "batch_size": 128, "max_epochs": 1})
+    text = _oom_message(config, torch.OutOfMemoryError("CUDA out of memory"))
+    for part in ("universal_transformer", "maze", "batch_size=128", "hidden_size=512",
+                 "ut_max_hops=6", "--batch_size", "--ut_max_hops", "bf16-mixed"):
+        assert part in text
+
+
+def test_toy_tasks_refuse_epochs():
+    with pytest.raises(ValueError, match="max_epochs does not apply to task parity"):
+        train({**TINY, "max_epochs": 2}, run_dir="unused")
+    with pytest.raises(ValueError, match="lr_warmup_epochs"):
+        train({**TINY, "lr_warmup_epochs": 1}, run_dir="unused")
+
+
+def test_toy_stream_is_a_function_of_the_step_with_and_without_workers():
+    config = make_config({**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2,
+                          "bits": 16})
+    for workers in (0, 2):
+        dm = ToyDataModule(config, data_workers=workers)
+        from halting.data.modules import StepStream
+
+        loader = dm._loader(StepStream(dm._make_batch, start=7))
+        it = iter(loader)
+        got = [next(it) for _ in range(5)]
+        del it
+        for i, batch in enumerate(got):
+            ref = toy.addition_batch(config.seed, 7 + i, 8, 3, 2)
+            assert all(np.array_equal(batch[k].numpy(), ref[k]) for k in ref)
+
+
+def test_maze_epoch_batches_resume_mid_epoch():
+    n, size, seed = 10, 3, 4
+    full = [b for e in range(2) for b in EpochBatches(n, size, seed, lambda e=e: e * 4)]
+    assert len(full) == 8 and sorted(sum(full[:4], [])) == list(range(10))
+    assert sum(full[:4], []) == epoch_permutation(seed, 0, n).tolist()
+    for g in range(8):  # an epoch (re)started at global step g continues at batch g mod 4
+        rest = list(EpochBatches(n, size, seed, lambda g=g: g))
+        assert rest == full[g: (g // 4 + 1) * 4]
+
+
+def test_merge_metrics_keeps_one_row_per_logged_step(tmp_path):
+    logs = tmp_path / "logs"
+    (logs / "version_0").mkdir(parents=True)
+    (logs / "version_1").mkdir()
+    (logs / "version_0" / "metrics.csv").write_text(
+        "epoch,step,train/loss\n0,0,1.0\n0,1,0.9\n0,2,0.8\n0,3,0.7\n0,4,0.")  # cut by a kill
+    (logs / "version_1" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/acc\n0,2,0.8,\n0,2,,0.5\n0,3,0.7,\n0,4,0.6,\n")
+    merge_metrics(tmp_path)
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == [
+        "epoch,step,train/loss,val/acc", "0,0,1.0,", "0,1,0.9,", "0,2,0.8,", "0,2,,0.5",
+        "0,3,0.7,", "0,4,0.6,"]
