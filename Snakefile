@@ -1,0 +1,35 @@
+# The halting workflow: datasets -> training (resumable) -> evaluation -> figures -> summary.
+# Run with a profile: `snakemake --profile profiles/local` (CPU, small preset) or
+# `snakemake --profile profiles/slurm` (the cluster). See README, "Workflow".
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+
+
+wildcard_constraints:
+    task="maze|parity|addition",
+    experiment="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    seed="[0-9]+",
+
+
+rule all:
+    default_target: True
+    input:
+        "results/summary.pdf",
+        "results/summary.csv",
+        "results/summary.tex",
+        "results/figures",

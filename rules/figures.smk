@@ -1,0 +1,29 @@
+# Figures and the summary of every run of the config.
+
+
+rule figures:
+    input:
+        evals=all_eval_files(),
+    output:
+        directory("results/figures"),
+    log:
+        "logs/figures.log",
+    params:
+        run_dirs=all_run_dirs(),
+    script:
+        "../workflow_scripts/figures.py"
+
+
+rule summary:
+    input:
+        evals=all_eval_files(),
+    output:
+        pdf="results/summary.pdf",
+        csv="results/summary.csv",
+        tex="results/summary.tex",
+    log:
+        "logs/summary.log",
+    params:
+        run_dirs=all_run_dirs(),
+    script:
+        "../workflow_scripts/summary.py"

@@ -1,0 +1,317 @@
+"""The Snakemake workflow without training anything: lint, format, dry runs of both profiles,
+config validation, the exact sbatch line of a training job, and what reruns after an edit.
+
+Every test works in a temporary copy of the workflow (tests/workflow_fixtures/wf.py)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import stat
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from halting.config import ExperimentConfig
+from workflow_fixtures.wf import (
+    ROOT,
+    SLURM_ENV,
+    TINY,
+    copy_workflow,
+    fake_outputs,
+    job_counts,
+    pending,
+    snakemake,
+    tiny_config,
+    write_yaml,
+)
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture
+def wf(tmp_path: Path) -> Path:
+    return copy_workflow(tmp_path / "wf")
+
+
+def merged_config(*overlays: str) -> dict:
+    """config.yaml with overlays merged the way Snakemake merges --configfile (nested dicts)."""
+    def merge(base, new):
+        for key, value in new.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merge(base[key], value)
+            else:
+                base[key] = value
+        return base
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for overlay in overlays:
+        merge(config, yaml.safe_load((ROOT / overlay).read_text()))
+    return config
+
+
+# --- static checks ------------------------------------------------------------------------------
+
+def test_lint_has_no_findings_but_the_software_deployment_one(wf: Path):
+    """`snakemake --lint` finds nothing in our rules. The one lint left asks for a conda
+    environment or container per rule: this project deploys with `make setup` (a venv)."""
+    proc = snakemake(wf, "--lint", check=False)
+    text = proc.stdout + proc.stderr
+    assert "Lints for snakefile" not in text, text
+    titles = {line.strip()[2:].rstrip(":") for line in text.splitlines()
+              if line.startswith("    * ")}
+    assert titles <= {"Specify a conda environment or container for each rule."}, titles
+    assert text.count("Lints for rule") <= len(list(re.finditer(r"^rule |^use rule ", "\n".join(
+        (ROOT / "rules" / f).read_text() for f in ("data.smk", "train.smk", "evaluate.smk",
+                                                  "figures.smk")), re.M)))
+
+
+def test_snakefmt_check_is_clean():
+    files = ["Snakefile", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rules").glob("*.smk"))]
+    proc = __import__("subprocess").run(
+        [str(Path(sys.executable).parent / "snakefmt"), "--check", *files],
+        cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_schema_lists_exactly_the_experiment_config_fields():
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    keys = set(schema["$defs"]["experiment"]["properties"])
+    expected = {f.name for f in fields(ExperimentConfig)} - {"seed", "data_dir"} | {"dataset", "seeds"}
+    assert keys == expected, (sorted(keys - expected), sorted(expected - keys))
+
+
+def test_runbook_blocks_are_the_first_two_experiments_with_exact_values():
+    experiments = yaml.safe_load((ROOT / "config.yaml").read_text())["experiments"]
+    names = list(experiments)
+    common = {"task": "maze", "dataset": "maze-30x30-hard-1k", "batch_size": 128, "max_epochs": 1000,
+              "hidden_size": 512, "learning_rate": 1e-4, "weight_decay": 1.0, "lr_warmup_epochs": 5,
+              "use_ema": True}
+    rnn = {**common, "model_type": "act_rnn", "halting": "act", "time_limit": 16,
+           "time_penalty_start": 0.0, "time_penalty_warmup_steps": 5000, "time_penalty": 0.001}
+    ut = {**common, "model_type": "universal_transformer", "halting": "act",
+          "ut_embedding_size": 64, "ut_heads": 4, "ut_key_depth": 256, "ut_value_depth": 256,
+          "ut_filter_size": 256, "ut_max_hops": 6, "ut_act": True, "ut_act_loss_weight": 0.001}
+    first, second = (dict(experiments[n]) for n in names[:2])
+    first.pop("seeds"), second.pop("seeds")
+    assert first == rnn
+    assert second == ut
+
+
+def test_small_preset_shrinks_every_experiment():
+    """The local profile's preset must cover every experiment: none may run at full size."""
+    full = merged_config()
+    small = merged_config("presets/small.yaml")
+    assert set(yaml.safe_load((ROOT / "presets/small.yaml").read_text())["experiments"]) == set(
+        full["experiments"])
+    for name, block in small["experiments"].items():
+        if block["task"] == "maze":
+            assert small["datasets"][block["dataset"]]["size"] <= 12, name
+            assert block["max_epochs"] <= 50, name
+        else:
+            assert block["max_steps"] <= 10_000, name
+        assert block.get("hidden_size", 512) <= 128, name
+    assert small["execution"]["accelerator"] == "cpu"
+
+
+# --- dry runs -----------------------------------------------------------------------------------
+
+def expected_jobs(config: dict) -> dict[str, int]:
+    runs = [(b["task"], s) for b in config["experiments"].values() for s in b["seeds"]]
+    datasets = {b["dataset"] for b in config["experiments"].values() if "dataset" in b}
+    n_maze = sum(task == "maze" for task, _ in runs)
+    counts = {"build_dataset": len(datasets), "train": len(runs), "evaluate": len(runs) - n_maze,
+              "evaluate_maze": n_maze, "figures": 1, "summary": 1, "all": 1}
+    return {k: v for k, v in counts.items() if v}
+
+
+def test_dry_run_local_profile_plans_the_small_preset(wf: Path):
+    proc = snakemake(wf, "-n", "--profile", "profiles/local")
+    assert job_counts(proc.stdout) == expected_jobs(merged_config("presets/small.yaml"))
+    assert "data/maze-12x12/manifest.json" in proc.stdout
+    assert "maze-30x30" not in proc.stdout
+
+
+def planned_resources(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run lists."""
+    jobs, rule = [], None
+    for line in dry_run_output.splitlines():
+        if line.startswith(("rule ", "localrule ")):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("    resources: ") and rule:
+            items = line.split(": ", 1)[1].split(", ")
+            jobs.append((rule, dict(item.split("=", 1) for item in items)))
+    return jobs
+
+
+def test_dry_run_slurm_profile_needs_no_slurm(wf: Path):
+    proc = snakemake(wf, "-n", "--profile", "profiles/slurm", "results/summary.pdf", env=SLURM_ENV)
+    expected = expected_jobs(merged_config())
+    del expected["all"], expected["figures"]  # summary.pdf draws its own figures
+    assert job_counts(proc.stdout) == expected
+    jobs = planned_resources(proc.stdout)
+    assert sorted(r for r, _ in jobs) == sorted(r for r, n in expected.items() for _ in range(n))
+    gpu = {"runtime": "240", "mem_mb": "32000", "cpus_per_task": "4", "gres": "gpu:a40:1",
+           "slurm_extra": "--mail-type=END,FAIL --mail-user=me@example.org"}
+    for rule, res in jobs:
+        assert res["slurm_partition"] == "p1" and res["slurm_account"] == "acct42", (rule, res)
+        if rule == "train":
+            assert {k: res.get(k) for k in gpu} == gpu
+        elif rule.startswith("evaluate"):
+            assert res["gres"] == "gpu:a40:1" and res["cpus_per_task"] == "4", (rule, res)
+        else:
+            assert "gres" not in res and "slurm_extra" not in res, (rule, res)
+            assert res["mem_mb"] == "8000" and res["runtime"] == "60", (rule, res)
+
+
+def test_slurm_profile_without_account_variable_fails_naming_it(wf: Path):
+    env = {"HALTING_MAIL_USER": "me@example.org"}
+    proc = snakemake(wf, "-n", "--profile", "profiles/slurm", env=env, check=False)
+    assert proc.returncode != 0
+    assert "HALTING_SLURM_ACCOUNT" in proc.stderr + proc.stdout
+    proc = snakemake(wf, "-n", "--profile", "profiles/slurm", env={"HALTING_SLURM_ACCOUNT": "a"},
+                     check=False)
+    assert proc.returncode != 0
+    assert "HALTING_MAIL_USER" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ({"experiments": {"parity_act": {"hiden_size": 64}}}, "'hiden_size' was unexpected"),
+    ({"experiments": {"parity_act": {"ut_heads": 8}}}, "experiment parity_act: ut_heads"),
+    ({"experiments": {"maze_ut": {"dataset": "maze-9x9"}}}, "experiment maze_ut: dataset 'maze-9x9'"),
+    ({"experiments": {"parity_act": {"bits": "16"}}}, "'16' is not of type 'integer'"),
+    ({"experiment": {}}, "'experiment' was unexpected"),
+    ({"datasets": {"maze-12x12": {"sise": 12}}}, "'sise' was unexpected"),
+])
+def test_config_typo_fails_before_any_job_naming_the_key(wf: Path, overlay: dict, message: str):
+    write_yaml(wf / "typo.yaml", overlay)
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "--configfile", "presets/small.yaml",
+                     "typo.yaml", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout, proc.stderr[-3000:]
+
+
+# --- the sbatch line of a training job ------------------------------------------------------------
+
+FAKE_TOOL = """#!{python}
+import json, os, sys
+name = os.path.basename(sys.argv[0])
+with open(os.environ["FAKE_SLURM_LOG"], "a") as log:
+    log.write(json.dumps([name, *sys.argv[1:]]) + "\\n")
+out = {{"sbatch": "4242", "sacct": "4242|FAILED", "squeue": "4242|FAILED", "sinfo": "p1*",
+        "sacctmgr": "acct42"}}.get(name, "")
+print(out)
+sys.exit(1 if name == "srun" else 0)
+"""
+
+
+def test_fake_sbatch_sees_the_runbook_resources(wf: Path, tmp_path: Path):
+    """Fake sbatch/sacct/srun on PATH record their arguments; the training job's sbatch line
+    carries the runbook's Slurm settings, an explicit --mem and exactly one GPU request."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sbatch", "sacct", "squeue", "sinfo", "sacctmgr", "scontrol", "scancel", "srun"):
+        path = bin_dir / tool
+        path.write_text(FAKE_TOOL.format(python=sys.executable))
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    calls = tmp_path / "calls.jsonl"
+    env = {**SLURM_ENV, "FAKE_SLURM_LOG": str(calls),
+           "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"}
+    snakemake(wf, "results/parity/parity_act/seed0/final.ckpt", "data/maze-12x12/manifest.json",
+              "--profile", "profiles/slurm", "--retries", "0", "--latency-wait", "1",
+              "--slurm-init-seconds-before-status-checks", "1", env=env, check=False, timeout=300)
+    sbatch = [c[1:] for c in map(json.loads, calls.read_text().splitlines()) if c[0] == "sbatch"]
+    assert not any(c[0] == "srun" for c in map(json.loads, calls.read_text().splitlines()))
+
+    def flags(argv: list[str]) -> list[str]:
+        """The argv without the per-run parts (job name, log path, comment, workdir, command)."""
+        out, skip = [], False
+        for arg in argv:
+            if skip:
+                skip = False
+                continue
+            if arg in ("--job-name", "--output", "--comment", "-D"):
+                skip = True
+            elif not arg.startswith("--wrap="):
+                out.append(arg)
+        return out
+
+    by_rule = {}
+    for argv in sbatch:
+        comment = argv[argv.index("--comment") + 1]
+        by_rule[comment.split("_wildcards_")[0]] = flags(argv)
+    assert by_rule["rule_train"] == [
+        "--parsable", "--export=ALL", "-A", "acct42", "-p", "p1", "-t", "240", "--mem", "32000",
+        "--cpus-per-task=4", "--mail-type=END,FAIL", "--mail-user=me@example.org",
+        "--gres=gpu:a40:1"], shlex.join(by_rule["rule_train"])
+    assert by_rule["rule_build_dataset"] == [
+        "--parsable", "--export=ALL", "-A", "acct42", "-p", "p1", "-t", "60", "--mem", "8000",
+        "--ntasks=1", "--cpus-per-task=1"], shlex.join(by_rule["rule_build_dataset"])
+
+
+# --- what reruns ------------------------------------------------------------------------------------
+
+def parity_outputs(name: str, seed: int = 0) -> set[str]:
+    d = f"results/parity/{name}/seed{seed}"
+    return {f"{d}/{f}" for f in ("final.ckpt", "train_metrics.csv", "run.json", "eval.json",
+                                 "per_example.parquet")}
+
+
+AGGREGATES = {"results/figures", "results/summary.pdf", "results/summary.csv", "results/summary.tex"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """The tiny workflow as after a complete run (placeholder outputs, real metadata)."""
+    wf = copy_workflow(tmp_path_factory.mktemp("finished") / "wf")
+    fake_outputs(wf, *TINY)
+    assert pending(wf, *TINY) == set()
+    return wf
+
+
+@pytest.fixture
+def done(finished: Path, tmp_path: Path) -> Path:
+    """A private copy of `finished` (modification times and .snakemake metadata kept)."""
+    return Path(shutil.copytree(finished, tmp_path / "wf", symlinks=True))
+
+
+def test_editing_one_experiment_reruns_only_its_jobs(done: Path):
+    wf = done
+    config = tiny_config()
+    config["experiments"]["tiny_parity"]["hidden_size"] = 16
+    write_yaml(wf / "tiny.yaml", config)
+    assert pending(wf, *TINY) == parity_outputs("tiny_parity") | AGGREGATES
+
+
+def test_adding_a_seed_trains_only_the_new_seed(done: Path):
+    wf = done
+    config = tiny_config()
+    config["experiments"]["tiny_parity"]["seeds"] = [0, 1]
+    write_yaml(wf / "tiny.yaml", config)
+    assert pending(wf, *TINY) == parity_outputs("tiny_parity", seed=1) | AGGREGATES
+
+
+def test_execution_options_rerun_nothing(done: Path):
+    wf = done
+    config = tiny_config()
+    config["execution"]["log_every_n_steps"] = 7
+    write_yaml(wf / "tiny.yaml", config)
+    assert pending(wf, *TINY) == set()
+
+
+def test_identical_manifest_retrains_nothing_a_changed_one_retrains_the_maze(done: Path):
+    wf = done
+    manifest = wf / "data/maze-6x6/manifest.json"
+    text = manifest.read_text()
+    manifest.write_text(text)  # rewritten: newer, same bytes (as by an identical rebuild)
+    assert pending(wf, *TINY) == set()
+    manifest.write_text(text + "changed\n")
+    maze = {p for p in pending(wf, *TINY) if p.startswith("results/maze/")}
+    assert pending(wf, *TINY) == maze | AGGREGATES
+    assert {p.split("/")[2] for p in maze} == {"tiny_maze", "tiny_maze_ut"}
+    assert all(any(p.endswith(f) for p in maze) for f in ("final.ckpt", "examples.npz"))

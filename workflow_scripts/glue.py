@@ -1,0 +1,65 @@
+"""Helpers the workflow scripts share: log redirection, atomic publishing, the time budget."""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def log_to(path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to the rule's log."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+
+def _tmp(dst):
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+
+
+def copy_atomic(src, dst):
+    """Copy to a temporary name next to dst, then rename: dst is complete or absent."""
+    tmp = _tmp(dst)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def write_json_atomic(obj, dst):
+    tmp = _tmp(dst)
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, dst)
+
+
+def time_budget_min(resources):
+    """Training time budget in minutes: the resource `time_budget_s` if set, else the job's
+    `runtime` (minutes) minus a margin for start-up, the last checkpoint and publishing
+    (10 minutes, or 10% of short runtimes); None (no budget) without a runtime."""
+    if resources.get("time_budget_s"):
+        return resources["time_budget_s"] / 60
+    runtime = resources.get("runtime")
+    if not runtime:
+        return None
+    return runtime - min(10, runtime / 10)
+
+
+def write_run_json(path, name, config, params, datasets, manifests):
+    """run.json of a finished run (docs/interfaces.md, "Result folders")."""
+    spec = datasets[params.dataset] if params.dataset else {}
+    manifest = json.loads(Path(manifests[0]).read_text()) if manifests else None
+    record = {
+        "experiment": name, "task": config.task, "model_type": config.model_type,
+        "criterion": config.criterion, "tau": config.tau, "seed": config.seed,
+        "dataset": params.dataset or None, "maze_size": spec.get("size"),
+        "data_manifest": manifest, "config": config.to_dict(),
+        "code_version": params.code_version, "train_seconds": None,
+    }
+    write_json_atomic(record, path)

@@ -1,0 +1,31 @@
+"""Train one experiment x seed in its checkpoint folder (resuming), then publish the run.
+
+A spent time budget exits 3: Snakemake's `retries` resubmit the job and the next attempt
+resumes from last.ckpt. The cumulative log is <checkpoint folder>/train.log."""
+
+import json
+import sys
+
+from glue import copy_atomic, log_to, time_budget_min, write_run_json
+
+log_to(snakemake.log[0])
+import torch
+from halting.config import make_config
+from halting.train import PAUSED_EXIT, TrainingPaused, train
+
+name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]
+config = make_config(json.loads(params.config_json), source=f"experiment {name}")
+torch.set_num_threads(snakemake.threads)
+print(f"checkpoint folder {params.checkpoint_dir}", flush=True)
+try:
+    train(config, run_dir=params.checkpoint_dir, resume="auto", accelerator=opts["accelerator"],
+          time_budget_min=time_budget_min(snakemake.resources),
+          log_every_n_steps=opts["log_every_n_steps"], save_every_n_steps=opts["save_every_n_steps"],
+          save_every_n_epochs=opts["save_every_n_epochs"])
+except TrainingPaused as pause:
+    print(f"{pause}; exit {PAUSED_EXIT} so that Snakemake's retries resume it", flush=True)
+    sys.exit(PAUSED_EXIT)
+copy_atomic(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
+copy_atomic(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
+write_run_json(snakemake.output.run, name, config, params, snakemake.config["datasets"],
+               snakemake.input)
