@@ -90,38 +90,46 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     return ckpt
 
 
-def _order_key(path: Path) -> tuple[int, int, float]:
-    """last.ckpt first, then by the step in the file name, then by modification time."""
+def _name_step(path: Path) -> int:
     match = _STEP_RE.search(path.name)
-    step = int(match.group(1)) if match else -1
-    return (path.name == LAST, step, path.stat().st_mtime)
+    return int(match.group(1)) if match else -1
 
 
 def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
-    """The newest readable checkpoint in `ckpt_dir` (last.ckpt first) and its contents, or None.
+    """The newest readable checkpoint in `ckpt_dir` and its contents, or None.
 
-    An unreadable last.ckpt (a kill during a save on a full disk) gives a warning and the newest
-    readable periodic checkpoint instead.
+    last.ckpt, unless a periodic `step=N` file is newer (a kill between writing it and
+    relinking last.ckpt). An unreadable file (a kill during a save on a full disk) gives a
+    warning and the newest readable one instead.
     """
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return None
-    candidates = sorted((p for p in ckpt_dir.glob("*.ckpt") if p.is_file()), key=_order_key,
-                        reverse=True)
-    skipped = []
-    for path in candidates:
+    periodic = sorted((p for p in ckpt_dir.glob("*.ckpt") if p.name != LAST and p.is_file()),
+                      key=lambda p: (_name_step(p), p.stat().st_mtime), reverse=True)
+    skipped: list[str] = []
+    best: tuple[Path, dict[str, Any]] | None = None
+    if (ckpt_dir / LAST).is_file():
+        try:
+            best = (ckpt_dir / LAST, load_checkpoint(ckpt_dir / LAST))
+        except CorruptCheckpoint as exc:
+            skipped.append(str(exc))
+    for path in periodic:
+        if best is not None and _name_step(path) <= best[1].get("global_step", -1):
+            break
         try:
             ckpt = load_checkpoint(path)
         except CorruptCheckpoint as exc:
             skipped.append(str(exc))
             continue
-        if skipped:
-            warnings.warn(f"skipped unreadable checkpoint(s): {'; '.join(skipped)}; "
-                          f"resuming from {path} instead", stacklevel=2)
-        return path, ckpt
+        if best is None or ckpt.get("global_step", -1) > best[1].get("global_step", -1):
+            best = (path, ckpt)
+        break
     if skipped:
-        warnings.warn(f"no readable checkpoint in {ckpt_dir}: {'; '.join(skipped)}", stacklevel=2)
-    return None
+        where = f"resuming from {best[0]} instead" if best else f"no readable checkpoint in {ckpt_dir}"
+        warnings.warn(f"skipped unreadable checkpoint(s): {'; '.join(skipped)}; {where}",
+                      stacklevel=2)
+    return best
 
 
 # --- the run lock ----------------------------------------------------------------------------

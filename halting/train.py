@@ -220,7 +220,9 @@ class TextProgress(pl.Callback):
 class StepCheckpoints(pl.Callback):
     """last.ckpt plus `step=N.ckpt` every n steps / `epoch=E-step=N.ckpt` every n epochs, and
     the time budget. A step's checkpoint is written after its logging and, when validation
-    runs at that step, after the validation (so a resume never misses or repeats either)."""
+    runs at that step, after the validation (so a resume never misses or repeats either).
+    Training always validates at its final step; the metrics of the latest validation travel
+    in the checkpoint (they are the run's result when a resume finds nothing left to do)."""
 
     def __init__(self, ckpt_dir: Path, *, every_n_steps: int | None, every_n_epochs: int | None,
                  steps_per_epoch: int | None, max_steps: int, max_epochs: int | None,
@@ -230,6 +232,15 @@ class StepCheckpoints(pl.Callback):
         self.val_due, self.budget_s, self.start, self._log = val_due, budget_s, start, log
         self.pending: tuple[int, list[str], bool] | None = None
         self.paused_at: int | None = None
+        self.last_val_step = -1
+        self.last_val_metrics: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_val_step": self.last_val_step, "last_val_metrics": self.last_val_metrics}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.last_val_step = int(state_dict["last_val_step"])
+        self.last_val_metrics = dict(state_dict["last_val_metrics"])
 
     def _names(self, step: int) -> tuple[list[str], bool]:
         """Files due at `step` and whether training ends there."""
@@ -249,13 +260,23 @@ class StepCheckpoints(pl.Callback):
         names, final = self._names(step)
         pause = (not final and self.budget_s is not None
                  and time.monotonic() - self.start >= self.budget_s)
+        if final:
+            trainer.should_stop = True  # makes Lightning validate after this last step
         if names or final or pause:
             self.pending = (step, names, pause)
-            if not self.val_due(step):
+            if not self.val_due(step, final):
                 self._save_pending(trainer)
 
     def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        self.last_val_step = trainer.global_step
+        self.last_val_metrics = _val_metrics(trainer.callback_metrics)
         if self.pending is not None and self.pending[0] == trainer.global_step:
+            self._save_pending(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.pending is not None:  # a validation we expected did not run: save anyway
             self._save_pending(trainer)
 
     def _save_pending(self, trainer) -> None:
@@ -461,14 +482,19 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
     system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
     spe = data.data_meta.get("steps_per_epoch") or None
     max_steps = config.max_steps or -1
-    if spe is None:  # toy: one endless epoch, validation every n steps
+    if spe is None:  # toy: one endless epoch, validation every n steps and at the end
         every = val_every_n_steps or max(1, min(1000, max_steps // 10))
         val_kw = {"val_check_interval": every, "check_val_every_n_epoch": None}
-        val_due = lambda step: step % every == 0  # noqa: E731
-    else:
+
+        def val_due(step: int, final: bool) -> bool:
+            return final or step % every == 0
+    else:  # maze: validation at the end of every n-th epoch, and at the end
         every = val_every_n_epochs
         val_kw = {"check_val_every_n_epoch": every}
-        val_due = lambda step: step % spe == 0 and (step // spe) % every == 0  # noqa: E731
+
+        def val_due(step: int, final: bool) -> bool:
+            epoch = (step - 1) // spe + 1  # 1-based epoch of this step
+            return (final or step % spe == 0) and epoch % every == 0
     budget_s = None if time_budget_min is None else 60.0 * time_budget_min
     saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
                             every_n_epochs=save_every_n_epochs if spe else None,
@@ -508,8 +534,8 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
     if saver.paused_at is not None:
         raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST, (time.monotonic() - start) / 60)
 
-    metrics = _val_metrics(trainer.callback_metrics)
-    if not metrics or not val_due(trainer.global_step):  # last validation is not at the end
+    metrics = saver.last_val_metrics
+    if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
         metrics = _val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
         merge_metrics(run_dir)
     final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),

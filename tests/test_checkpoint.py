@@ -89,6 +89,10 @@ def test_find_resumable_prefers_last_then_falls_back_with_a_warning(tiny_run, tm
         (ckpts / p.name).write_bytes(p.read_bytes())
     path, ckpt = ck.find_resumable(ckpts)
     assert path.name == "last.ckpt" and ckpt["global_step"] == 30
+    # killed after writing step=30 but before relinking last.ckpt: the newer file wins
+    (ckpts / "last.ckpt").write_bytes((ckpts / "step=00000020.ckpt").read_bytes())
+    path, ckpt = ck.find_resumable(ckpts)
+    assert path.name == "step=00000030.ckpt" and ckpt["global_step"] == 30
     _truncate_copy(ckpts / "last.ckpt")
     _truncate_copy(ckpts / "step=00000030.ckpt", keep=0.9)
     with pytest.warns(UserWarning, match="last.ckpt.*step=00000020.ckpt"):

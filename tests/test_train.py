@@ -164,3 +164,18 @@ def test_merge_metrics_keeps_one_row_per_logged_step(tmp_path):
     assert (tmp_path / "metrics.csv").read_text().splitlines() == [
         "epoch,step,train/loss,val/acc", "0,0,1.0,", "0,1,0.9,", "0,2,0.8,", "0,2,,0.5",
         "0,3,0.7,", "0,4,0.6,"]
+
+
+def test_final_step_is_validated_and_a_resume_at_the_end_changes_nothing(tmp_path):
+    """max_steps off the validation grid: the last step is validated anyway; a run killed
+    between its last checkpoint and final.ckpt resumes, trains nothing, and ends identical."""
+    config = {**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2, "bits": 16,
+              "halting": "pondernet", "max_steps": 5, "time_limit": 3}
+    runtime = {**QUIET, "val_every_n_steps": 2, "log_every_n_steps": 2}
+    first = train(config, run_dir=tmp_path / "a", **runtime)
+    csv_a = (tmp_path / "a" / "metrics.csv").read_text()
+    assert first and csv_a.count("\n") == 1 + 3 + 3  # train and val rows at steps 2, 4 and 5
+    (tmp_path / "a" / "final.ckpt").unlink()
+    again = train(config, run_dir=tmp_path / "a", **runtime)
+    assert again == first and (tmp_path / "a" / "metrics.csv").read_text() == csv_a
+    assert "resumed from" in (tmp_path / "a" / "train.log").read_text()
