@@ -251,7 +251,7 @@ def test_fake_sbatch_sees_the_runbook_resources(wf: Path, tmp_path: Path):
         "--gres=gpu:a40:1"], shlex.join(by_rule["rule_train"])
     assert by_rule["rule_build_dataset"] == [
         "--parsable", "--export=ALL", "-A", "acct42", "-p", "p1", "-t", "60", "--mem", "8000",
-        "--ntasks=1", "--cpus-per-task=1"], shlex.join(by_rule["rule_build_dataset"])
+        "--ntasks=1", "--cpus-per-task=4"], shlex.join(by_rule["rule_build_dataset"])
 
 
 # --- what reruns ------------------------------------------------------------------------------------

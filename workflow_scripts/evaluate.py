@@ -8,10 +8,12 @@ log_to(snakemake.log[0])
 import torch
 from halting.evaluate import evaluate
 
+opts = snakemake.config["execution"]
 torch.set_num_threads(snakemake.threads)
-out_dir = Path(snakemake.output.eval).parent
-evaluate(snakemake.input.ckpt, data_dir=snakemake.params.data_dir or None, out_dir=out_dir,
-         device=snakemake.config["execution"]["accelerator"], batch_size=snakemake.config["execution"]["eval_batch_size"])
+evaluate(snakemake.input.ckpt, data_dir=snakemake.params.data_dir or None,
+         out_dir=Path(snakemake.output.eval).parent, device=opts["accelerator"],
+         batch_size=opts["eval_batch_size"], experiment=snakemake.wildcards.experiment,
+         progress=False)
 missing = [f for f in snakemake.output if not Path(f).is_file()]
 if missing:
     raise SystemExit(f"evaluate() did not write {', '.join(missing)}")
