@@ -139,7 +139,8 @@ def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
         if split == "train":  # other shortest paths: the rotated maze's canonical path, rotated back
             turned = maze.dihedral(data.inputs.reshape(-1, 10, 10), 2).reshape(-1, 100)
             other = maze.dihedral(grid.canonical_labels(turned, 10).reshape(-1, 10, 10), 2).reshape(-1, 100)
-            assert all(grid.is_valid_optimal(x.reshape(10, 10), y.reshape(10, 10)) for x, y in zip(data.inputs, other))
+            assert all(grid.is_valid_optimal(x.reshape(10, 10), y.reshape(10, 10))
+                       for x, y in zip(data.inputs, other))
             labels = other
         maze.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, labels)
     differ = int((other != maze.load_maze_split(built, "train").labels).any(axis=1).sum())
@@ -194,12 +195,19 @@ def test_missing_csv_gives_a_clear_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[:1000])
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "all__labels.npy").unlink(), r"all__labels\.npy: missing"),
-    (lambda d: np.save(d / "all__inputs.npy", np.zeros((16, 99), np.uint8)), r"all__inputs\.npy: expected uint8 \(16, 100\)"),
-    (lambda d: np.save(d / "all__labels.npy", np.zeros((16, 100), np.int64)), r"all__labels\.npy: expected uint8"),
-    (lambda d: np.save(d / "all__group_indices.npy", np.arange(17, dtype=np.int32)[::-1].copy()), "increasing"),
-    (lambda d: (d / "all__inputs.npy").write_bytes((d / "all__inputs.npy").read_bytes()[:1000]), r"all__inputs\.npy: not a readable"),
+    (lambda d: np.save(d / "all__inputs.npy", np.zeros((16, 99), np.uint8)),
+     r"all__inputs\.npy: expected uint8 \(16, 100\)"),
+    (lambda d: np.save(d / "all__labels.npy", np.zeros((16, 100), np.int64)),
+     r"all__labels\.npy: expected uint8"),
+    (lambda d: np.save(d / "all__group_indices.npy", np.arange(17, dtype=np.int32)[::-1].copy()),
+     r"all__group_indices\.npy: expected increasing"),
+    (lambda d: _truncate(d / "all__inputs.npy"), r"all__inputs\.npy: not a readable"),
     (lambda d: (d / "dataset.json").write_text("{"), r"dataset\.json: not valid JSON"),
     (lambda d: (d / "dataset.json").write_text('{"pad_id": 0}'), r"dataset\.json: missing keys"),
 ])

@@ -13,7 +13,8 @@ from halting.cli import main
 from halting.data import maze, maze_cli
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
-SMALL = ["--size", "10", "--min-path-moves", "20", "--n-train", "8", "--n-test", "4", "--workers", "1", "--quiet"]
+SMALL = ["--size", "10", "--min-path-moves", "20", "--n-train", "8", "--n-test", "4", "--workers", "1",
+         "--quiet"]
 
 
 def test_runbook_command_parses_unchanged():

@@ -237,9 +237,10 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
         if n_train < 1 or n_test < 1:
             raise ValueError(f"--n-train {n_train} / --n-test {n_test}: expected >= 1")
         log(f"generating {n_train} + {n_test} mazes, {size}x{size}, >= {moves} moves, seed {seed}")
-        train = generate_mazes(n_train, size, moves, seed, 0, workers, progress="train" if progress else None)
-        keys = {layout_key(x) for x in train[0]}
-        test = generate_mazes(n_test, size, moves, seed, 1, workers, keys, progress="test" if progress else None)
+        bar = (lambda name: name) if progress else (lambda name: None)
+        train = generate_mazes(n_train, size, moves, seed, 0, workers, progress=bar("train"))
+        keys = {layout_key(x) for x in train[0]}  # test layouts differ from every train layout
+        test = generate_mazes(n_test, size, moves, seed, 1, workers, keys, progress=bar("test"))
     else:
         if csv_dir is None:
             raise ValueError("--source csv needs --csv-dir")

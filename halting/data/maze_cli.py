@@ -11,7 +11,8 @@ STAT_ROWS = (("mazes", "mazes", "{:d}"), ("size", "grid size", "{:d}"),
              ("wall_fraction_mean", "wall fraction mean", "{:.3f}"),
              ("wall_fraction_min", "wall fraction min", "{:.3f}"),
              ("wall_fraction_max", "wall fraction max", "{:.3f}"),
-             ("path_moves_min", "path moves min", "{:d}"), ("path_moves_median", "path moves median", "{:.1f}"),
+             ("path_moves_min", "path moves min", "{:d}"),
+             ("path_moves_median", "path moves median", "{:.1f}"),
              ("path_moves_p90", "path moves p90", "{:.1f}"), ("path_moves_max", "path moves max", "{:d}"),
              ("manhattan_mean", "Manhattan S-G mean", "{:.1f}"))
 
@@ -19,7 +20,8 @@ STAT_ROWS = (("mazes", "mazes", "{:d}"), ("size", "grid size", "{:d}"),
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """Flags of `build-maze` (HRM's build_maze_dataset.py flags plus the generator's) or `maze-stats`."""
     if command == "maze-stats":
-        parser.add_argument("dirs", nargs="+", metavar="DIR", help="dataset folders (with train/ and/or test/)")
+        parser.add_argument("dirs", nargs="+", metavar="DIR",
+                            help="dataset folders (with train/ and/or test/)")
         parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
         return
     parser.add_argument("step", nargs="?", choices=["preprocess-data"],

@@ -34,7 +34,6 @@ import numpy as np
 from halting.data.grid import GOAL, OPEN, START, WALL, canonical_labels
 
 PAIR_DRAWS = 100  # (S, G) draws per wall layout (Searchformer's `num_attempts`)
-CHUNK_LAYOUTS = 4096  # layouts per seeded chunk: the unit of work and of determinism
 MAX_SIZE = 64  # a grid row must fit in one 64-bit word
 HARD_MOVES_30 = 109  # HRM's filter: shortest paths of >= 110 cells on 30x30
 
@@ -46,6 +45,13 @@ def default_min_path_moves(size: int) -> int:
     30x30: round(109 - 42 * (30 - size) / 11) (4 -> 10, 6 -> 17, 12 -> 40, 16 -> 56, 20 -> 71).
     """
     return max(1, round(HARD_MOVES_30 - 42 * (30 - size) / 11))
+
+
+def chunk_layouts(size: int) -> int:
+    """Layouts per seeded chunk, the unit of work and of determinism: 8192 (large batches
+    amortise numpy's per-call cost), 1024 below 20x20 where a chunk is cheap and small builds
+    need few layouts."""
+    return 8192 if size >= 20 else 1024
 
 
 def wall_count_range(size: int) -> tuple[int, int]:
@@ -66,14 +72,11 @@ def random_layouts(rng: np.random.Generator, count: int, size: int) -> np.ndarra
     k = rng.integers(lo, hi + 1, size=count)
     keys = rng.integers(0, 1 << 16, size=(count, cells), dtype=np.uint16)
     threshold = np.sort(keys, axis=1, kind="stable")[np.arange(count), k - 1][:, None]
-    walls = keys < threshold
-    tied = keys == threshold
-    need = k - walls.sum(axis=1)  # >= 1: the k-th key itself is tied
-    n_tied = tied.sum(axis=1)
-    for row in np.flatnonzero(n_tied > need):
-        walls[row, rng.choice(np.flatnonzero(tied[row]), size=need[row], replace=False)] = True
-    exact = n_tied == need
-    walls[exact] |= tied[exact]
+    walls = keys <= threshold
+    extra = walls.sum(axis=1) - k  # > 0 only where other cells share the k-th key
+    for row in np.flatnonzero(extra):
+        tied = np.flatnonzero(keys[row] == threshold[row])
+        walls[row, rng.choice(tied, size=extra[row], replace=False)] = False
     return walls
 
 
@@ -243,15 +246,32 @@ def draw_batch(rng: np.random.Generator, count: int, size: int, draws: int = PAI
 
 def first_long_pair(batch: Draws, min_moves: int) -> np.ndarray:
     """Index of each layout's first pair with >= `min_moves` moves (-1: none). Exact."""
+    long_ = np.zeros(batch.s.shape, dtype=bool)
+    for job in _component_rounds(batch, min_moves):
+        _decide_in_component(batch, job, min_moves, long_)
+    return np.where(long_.any(axis=1), np.argmax(long_, axis=1), -1)
+
+
+def _cell_masks(cell: np.ndarray, size: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(row word index, bit mask) of flat cells on a board."""
+    return cell // size, dtype.type(1) << (cell % size).astype(dtype)
+
+
+def _component_rounds(batch: Draws, min_moves: int):
+    """Step 1: flood one component per layout per round and settle the pairs touching it.
+
+    Yields the components that may hold a long pair: (pivot cells (K,), component boards
+    (K, width), and for each pair inside: its component k, layout i and draw j).
+    """
     size, s, g = batch.size, batch.s, batch.g
     count, draws = s.shape
     avail = pack_rows(~batch.walls, size)  # open cells not in a flooded component yet
     spare = (~batch.walls).sum(axis=1)  # their number
-    long_ = np.zeros((count, draws), dtype=bool)
-    jobs = []  # (layouts, pivots, component boards, pairs) of components that may be long
-    # undecided pairs as flat lists, ordered by layout then draw
+    width = avail.shape[1]
+    # the undecided pairs as flat lists, ordered by layout then draw
     p_row, p_j = np.divmod(np.arange(count * draws), draws)
-    p_s, p_g = s.reshape(-1), g.reshape(-1)
+    p_s = s.reshape(-1)
+    (sw, sm), (gw, gm) = _cell_masks(p_s, size, avail.dtype), _cell_masks(g.reshape(-1), size, avail.dtype)
     rows, first = np.arange(count), np.arange(0, count * draws, draws)
     # first pivot: the drawn start nearest the centre (a central pivot gives tight bounds)
     r, c = np.divmod(np.arange(size * size), size)
@@ -260,29 +280,34 @@ def first_long_pair(batch: Draws, min_moves: int) -> np.ndarray:
     while p_row.size:
         comp, ecc = flood(avail[rows], _board_of(pivot, size, avail.dtype))
         k = np.repeat(np.arange(rows.size), np.diff(np.append(first, p_row.size)))
-        s_in, g_in = _bit_of(comp, k, p_s, size), _bit_of(comp, k, p_g, size)
+        words = comp.reshape(-1)
+        s_in, g_in = (words[k * width + sw] & sm) != 0, (words[k * width + gw] & gm) != 0
         n_comp = np.bitwise_count(comp).sum(axis=1, dtype=np.int64)
-        long_comp = (n_comp > min_moves) & (2 * ecc >= min_moves)
-        both = s_in & g_in & long_comp[k]
+        may_be_long = (n_comp > min_moves) & (2 * ecc >= min_moves)  # diameter <= 2 ecc
+        both = s_in & g_in & may_be_long[k]
         if both.any():
             sel, pos = np.unique(k[both], return_inverse=True)
-            jobs.append((rows[sel], pivot[sel], comp[sel], pos, p_row[both], p_j[both]))
+            yield pivot[sel], comp[sel], pos, p_row[both], p_j[both]
         avail[rows] ^= comp
         spare[rows] -= n_comp
-        keep = ~(s_in | g_in) & (spare[p_row] > min_moves)
-        p_row, p_j, p_s, p_g = p_row[keep], p_j[keep], p_s[keep], p_g[keep]
+        keep = np.flatnonzero(~(s_in | g_in) & (spare[p_row] > min_moves))
+        p_row, p_j, p_s, sw, sm, gw, gm = (a[keep] for a in (p_row, p_j, p_s, sw, sm, gw, gm))
         first = np.flatnonzero(np.diff(p_row, prepend=-1))
         rows, pivot = p_row[first], p_s[first]
-    for _, pivots, comp, k, i, j in jobs:
-        ends = np.concatenate([s[i, j], g[i, j]])
-        dist = distances_from(comp, _board_of(pivots, size, comp.dtype), np.concatenate([k, k]), ends, size)
-        ds, dg = dist[: k.size], dist[k.size :]
-        long_[i, j] = np.abs(ds - dg) >= min_moves
-        todo = (ds + dg >= min_moves) & ~long_[i, j]
-        if todo.any():
-            k, i, j = k[todo], i[todo], j[todo]
-            long_[i, j] = is_long(comp[k], s[i, j], g[i, j], size, min_moves)
-    return np.where(long_.any(axis=1), np.argmax(long_, axis=1), -1)
+
+
+def _decide_in_component(batch: Draws, job, min_moves: int, long_: np.ndarray) -> None:
+    """Step 2: pairs inside one component: bounds through the pivot P, then exact BFS."""
+    pivots, comp, k, i, j = job
+    size, s, g = batch.size, batch.s, batch.g
+    ends = np.concatenate([s[i, j], g[i, j]])
+    dist = distances_from(comp, _board_of(pivots, size, comp.dtype), np.concatenate([k, k]), ends, size)
+    ds, dg = dist[: k.size], dist[k.size :]
+    long_[i, j] = np.abs(ds - dg) >= min_moves  # |d(P,S) - d(P,G)| <= d(S,G) <= d(P,S) + d(P,G)
+    todo = (ds + dg >= min_moves) & ~long_[i, j]
+    if todo.any():
+        k, i, j = k[todo], i[todo], j[todo]
+        long_[i, j] = is_long(comp[k], s[i, j], g[i, j], size, min_moves)
 
 
 def _plain_distance(open_flat: list, size: int, s: int, g: int) -> int:
@@ -292,7 +317,8 @@ def _plain_distance(open_flat: list, size: int, s: int, g: int) -> int:
     while queue:
         cell = queue.popleft()
         r, c = divmod(cell, size)
-        for nxt, inside in ((cell + size, r + 1 < size), (cell - 1, c > 0), (cell + 1, c + 1 < size), (cell - size, r > 0)):
+        for nxt, inside in ((cell + size, r + 1 < size), (cell - 1, c > 0),
+                            (cell + 1, c + 1 < size), (cell - size, r > 0)):
             if inside and open_flat[nxt] and nxt not in dist:
                 dist[nxt] = dist[cell] + 1
                 if nxt == g:
@@ -327,10 +353,10 @@ def maze_tokens(walls: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarray:
 def search_chunk(seed: int, stream: int, index: int, size: int, min_moves: int):
     """The mazes of chunk `index` of `stream`: inputs, labels (m, cells) uint8, layout order.
 
-    The chunk's CHUNK_LAYOUTS layouts come from SeedSequence(seed, spawn_key=(stream, index)).
+    The chunk's `chunk_layouts(size)` layouts come from SeedSequence(seed, spawn_key=(stream, index)).
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
-    batch = draw_batch(rng, CHUNK_LAYOUTS, size)
+    batch = draw_batch(rng, chunk_layouts(size), size)
     pick = first_long_pair(batch, min_moves)
     ok = np.flatnonzero(pick >= 0)
     inputs = maze_tokens(batch.walls[ok], batch.s[ok, pick[ok]], batch.g[ok, pick[ok]])
@@ -380,7 +406,7 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
                 index += 1
             job = pending.popleft()
             chunk_in, chunk_lab = job.result() if pool else search_chunk(*job)
-            tried += CHUNK_LAYOUTS
+            tried += chunk_layouts(size)
             for x, y in zip(chunk_in, chunk_lab):
                 key = layout_key(x)
                 if key not in seen and len(inputs) < n:
@@ -393,5 +419,5 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
         bar.close()
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
-    cells = size * size
-    return (np.array(inputs, dtype=np.uint8).reshape(n, cells), np.array(labels, dtype=np.uint8).reshape(n, cells))
+    shape = (n, size * size)
+    return np.array(inputs, dtype=np.uint8).reshape(shape), np.array(labels, dtype=np.uint8).reshape(shape)
