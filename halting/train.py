@@ -15,7 +15,7 @@ the training RNG back; a step's checkpoint is written after that step's validati
 from __future__ import annotations
 
 import csv
-import math
+import logging
 import os
 import shutil
 import socket
@@ -375,6 +375,19 @@ _QUIET = (".*does not have many workers.*", ".*dataloader is not resumable.*",
           ".*`srun` command is available.*", ".*`isinstance.treespec, LeafSpec.` is deprecated.*")
 
 
+class _DropTip(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger from our logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def _quiet_lightning() -> None:
+    lightning_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    if not any(isinstance(f, _DropTip) for f in lightning_log.filters):
+        lightning_log.addFilter(_DropTip())
+
+
 def _check_toy_schedule(config: ExperimentConfig) -> None:
     if config.task != "maze":
         for name in ("max_epochs", "lr_warmup_epochs"):
@@ -426,6 +439,7 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
     run_dir holds another config's checkpoint, NonFiniteError, LockHeld.
     """
     start = time.monotonic()
+    _quiet_lightning()
     if not isinstance(config, ExperimentConfig):
         config = make_config(dict(config))
     _check_toy_schedule(config)

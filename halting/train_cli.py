@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     except TrainingPaused as exc:
         print(f"halting train: PAUSED (exit {PAUSED_EXIT}): {exc}", flush=True)
         return PAUSED_EXIT
-    except (ConfigMismatch, ValueError) as exc:
+    except (ConfigMismatch, ValueError, FileNotFoundError) as exc:
         print(f"halting train: error: {exc}", file=sys.stderr)
         return 2
     except (LockHeld, RuntimeError) as exc:

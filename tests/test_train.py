@@ -179,3 +179,18 @@ def test_final_step_is_validated_and_a_resume_at_the_end_changes_nothing(tmp_pat
     again = train(config, run_dir=tmp_path / "a", **runtime)
     assert again == first and (tmp_path / "a" / "metrics.csv").read_text() == csv_a
     assert "resumed from" in (tmp_path / "a" / "train.log").read_text()
+
+
+def test_data_workers_do_not_change_the_run(reference, tmp_path):
+    metrics = train(TINY, run_dir=tmp_path, data_workers=2, **QUIET)
+    assert metrics == reference[1]
+    assert _same_weights(_weights(tmp_path / "final.ckpt"), _weights(reference[0] / "final.ckpt"))
+
+
+def test_same_seed_gives_identical_metrics_csv_and_a_rerun_trains_nothing(reference, tmp_path):
+    assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]
+    assert (tmp_path / "metrics.csv").read_text() == (reference[0] / "metrics.csv").read_text()
+    before = (tmp_path / "final.ckpt").stat().st_mtime_ns
+    assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]  # complete: returns at once
+    assert (tmp_path / "final.ckpt").stat().st_mtime_ns == before
+    assert "already complete" in (tmp_path / "train.log").read_text()

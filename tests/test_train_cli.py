@@ -153,3 +153,10 @@ def test_exit_statuses_pause_resume_and_mismatch(tmp_path, capsys):
     assert main(base) == 0
     assert "resumed from" in (tmp_path / "train.log").read_text()
     assert main([*base, "--learning_rate", "0.5", "--restart"]) == 0
+
+
+def test_missing_resume_checkpoint_is_a_usage_error(tmp_path, capsys):
+    argv = ["train", "--task", "parity", "--max_steps", "2", "--default_root_dir", str(tmp_path),
+            "--resume_ckpt", str(tmp_path / "nope.ckpt")]
+    assert main(argv) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
