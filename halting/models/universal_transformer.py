@@ -110,6 +110,7 @@ class UniversalTransformer(nn.Module):
         self.head = nn.Linear(H, int(torch.tensor(cfg.output_shape).prod()))
         self.halt = None
         if cfg.criterion != "fixed":
+            self.ln_halt = nn.LayerNorm(H)  # the residual stream grows with hops: normalise
             self.halt = nn.Linear(H, 1)
             nn.init.constant_(self.halt.bias, cfg.ut_halt_bias)
 
@@ -144,7 +145,7 @@ class UniversalTransformer(nn.Module):
         acc, per_step = None, []
         for n in range(1, M + 1):
             s = self.layer(s + pos + timing[n - 1], attn_mask, causal=cfg.task == "addition")
-            halt_logit = self.halt(s).squeeze(-1) if self.halt is not None else None  # (B, L)
+            halt_logit = None if self.halt is None else self.halt(self.ln_halt(s)).squeeze(-1)
             w, hs = crit.step(hs, halt_logit, n, M)
             acc = accumulate(acc, s, w, cfg.ut_act_update if cfg.criterion != "fixed" else "weighted")
             if keep_steps:

@@ -1,0 +1,26 @@
+"""Shared test set-up: one torch thread per process, and a tiny maze dataset.
+
+Small models on a shared 2-core machine run far faster on one thread: with two OpenMP threads
+and busy cores, a tanh-RNN train step was measured 50x slower. Subprocesses inherit the env.
+"""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_maze_dir(tmp_path_factory):
+    """A generated 6x6 maze folder in HRM format (12 train, 4 test)."""
+    from halting.data.maze import build_dataset
+
+    root = tmp_path_factory.mktemp("maze") / "maze-6x6"
+    build_dataset(root, size=6, n_train=12, n_test=4, seed=0, workers=1, progress=False,
+                  log=lambda *_: None)
+    return root
