@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
@@ -44,23 +45,22 @@ def main() -> None:
 
     # 1. the plain baseline, single process
     batch = mg.draw_batch(np.random.default_rng(12345), args.baseline_layouts, size)
-    t0 = time.perf_counter()
+    wall, cpu = clocks()
     mg.reference_first_long_pair(batch, moves)
-    plain_lps = args.baseline_layouts / (time.perf_counter() - t0)
+    plain = rates(args.baseline_layouts, 0, wall, cpu)
 
     # 2. the bit-parallel search, single process
-    mazes, t0 = 0, time.perf_counter()
+    mazes, (wall, cpu) = 0, clocks()
     for index in range(args.chunks):
         mazes += len(mg.search_chunk(12345, 9, index, size, moves)[0])
-    fast_s = time.perf_counter() - t0
     layouts = args.chunks * mg.chunk_layouts(size)
-    fast_lps, fast_mps = layouts / fast_s, mazes / fast_s
+    fast = rates(layouts, mazes, wall, cpu)
     accept = mazes / layouts
 
-    # 3. the generator with its processes (includes the pool's start-up)
-    t0 = time.perf_counter()
-    mg.generate_mazes(args.parallel_mazes, size, moves, seed=12345, stream=8, workers=workers)
-    par_mps = args.parallel_mazes / (time.perf_counter() - t0)
+    # 3. the generator with its processes (pool start-up included; CPU of the workers too)
+    tried, (wall, cpu) = {}, clocks()
+    mg.generate_mazes(args.parallel_mazes, size, moves, seed=12345, stream=8, workers=workers, stats=tried)
+    par = rates(tried["layouts"], args.parallel_mazes, wall, cpu)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Maze-Hard generation, {size}x{size}, >= {moves} moves: {mazes} mazes in {layouts} layouts "
@@ -68,14 +68,30 @@ def main() -> None:
     if accept == 0:
         print("no maze found: raise --chunks")
         return
-    rows = [("plain BFS per draw, 1 process", plain_lps, plain_lps * accept),
-            ("bit-parallel, 1 process", fast_lps, fast_mps),
-            (f"bit-parallel, {workers} processes", par_mps / accept, par_mps)]
-    print(f"{'':34}{'layouts/s':>12}{'mazes/s':>10}   full build ({args.total} mazes)")
-    for name, lps, mps in rows:
-        print(f"{name:34}{lps:12.0f}{mps:10.3f}   {fmt_time(args.total / mps)}")
-    print(f"speed-up over the plain search: {fast_lps / plain_lps:.0f}x in one process, "
-          f"{par_mps / (plain_lps * accept):.0f}x with {workers} processes")
+    plain = (plain[0], plain[0] * accept, plain[2], plain[2] * accept)
+    print(f"{'':32}{'layouts/s':>10}{'mazes/s':>9}{'CPU us/layout':>15}"
+          f"   full build ({args.total} mazes): wall, CPU")
+    rows = (("plain BFS per draw, 1 process", plain), ("bit-parallel, 1 process", fast),
+            (f"bit-parallel, {workers} processes", par))
+    for name, (lps, mps, lpc, mpc) in rows:
+        print(f"{name:32}{lps:10.0f}{mps:9.3f}{1e6 / lpc:15.1f}   "
+              f"{fmt_time(args.total / mps):>8}, {fmt_time(args.total / mpc)}")
+    print(f"speed-up over the plain search: {fast[0] / plain[0]:.0f}x in one process, "
+          f"{par[1] / plain[1]:.0f}x with {workers} processes")
+    print(f"full build on {workers} idle CPUs ~ {fmt_time(args.total / par[3] / workers)} "
+          f"(its CPU time / {workers}; the wall times above depend on the machine's load)")
+
+
+def clocks() -> tuple[float, float]:
+    """Wall time and CPU time of this process and its finished children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter(), own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def rates(layouts: int, mazes: int, wall0: float, cpu0: float) -> tuple[float, float, float, float]:
+    """(layouts/s, mazes/s) per wall second and per CPU second since (wall0, cpu0)."""
+    wall, cpu = clocks()
+    return layouts / (wall - wall0), mazes / (wall - wall0), layouts / (cpu - cpu0), mazes / (cpu - cpu0)
 
 
 if __name__ == "__main__":

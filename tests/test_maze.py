@@ -174,8 +174,9 @@ def _csv(tmp_path, question_edit=None, answer_edit=None):
 @pytest.mark.parametrize("q_edit, a_edit, message", [
     (lambda q: q.replace("#", "x", 1), lambda a: a.replace("#", "x", 1), r"line 3: characters \['x'\]"),
     (lambda q: q[:-1], lambda a: a[:-1], "line 3: question/answer of 99/99 characters, expected 100"),
-    (lambda q: q.replace(" ", "S", 1), lambda a: a.replace(" ", "S", 1), "maze 1 has 2 'S' cells"),
-    (None, lambda a: a.replace("#", " ", 1), "label of maze 1 is not its input"),
+    (lambda q: q.replace(" ", "o", 1), None, r"line 3: characters \['o'\] not allowed \(question over"),
+    (lambda q: q.replace(" ", "S", 1), lambda a: a.replace(" ", "S", 1), "line 3: 2 'S' cells"),
+    (None, lambda a: a.replace("#", " ", 1), "line 3: the label is not the input"),
 ])
 def test_bad_csv_gives_a_clear_error_and_no_folder(tmp_path, q_edit, a_edit, message):
     csv_dir = _csv(tmp_path, q_edit, a_edit)
@@ -225,7 +226,7 @@ def test_loader_rejects_inconsistent_mazes(tmp_path):
     inputs = data.inputs.copy()
     inputs[3, np.flatnonzero(inputs[3] == grid.GOAL)] = grid.OPEN
     np.save(root / "train" / "all__inputs.npy", inputs)
-    with pytest.raises(maze.MazeDataError, match="maze 3 has 0 'G' cells"):
+    with pytest.raises(maze.MazeDataError, match="maze 3: 0 'G' cells"):
         maze.load_maze_split(root, "train")
 
 

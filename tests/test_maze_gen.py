@@ -8,7 +8,8 @@ from halting.data import maze_gen as mg
 
 
 @pytest.mark.parametrize("size, min_moves, count, seed",
-                         [(12, 20, 800, 1), (12, 30, 1000, 2), (9, 14, 800, 3), (30, 70, 120, 4)])
+                         [(12, 20, 800, 1), (12, 30, 1000, 2), (9, 14, 800, 3), (30, 70, 120, 4),
+                          (33, 60, 40, 5)])  # 33: 64-bit row words
 def test_bit_parallel_search_equals_plain_search(size, min_moves, count, seed):
     """Every layout's first long pair (or none) is exactly the one-BFS-per-pair answer."""
     batch = mg.draw_batch(np.random.default_rng(seed), count, size)

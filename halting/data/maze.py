@@ -49,7 +49,7 @@ class MazeSplit:
 # ---------------------------------------------------------------- writing
 
 
-def split_meta(n_puzzles: int, n_groups: int, size: int) -> dict:
+def split_meta(n_groups: int, size: int) -> dict:
     """dataset.json of one split: HRM's keys in HRM's order, plus TRM's `total_puzzles`
     (TRM's own maze builder sets it to the number of groups)."""
     return {"pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": VOCAB_SIZE,
@@ -58,16 +58,17 @@ def split_meta(n_puzzles: int, n_groups: int, size: int) -> dict:
 
 
 def write_split(folder: Path, inputs: np.ndarray, labels: np.ndarray, group_size: int = 1) -> None:
-    """Write one split: one puzzle per example, groups of `group_size` consecutive puzzles."""
+    """Write one split (HRM's files): one puzzle per example, groups of `group_size` consecutive
+    puzzles (8 for aug8)."""
     n, seq_len = inputs.shape
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     arrays = {"inputs": inputs.astype(np.uint8), "labels": labels.astype(np.uint8),
               "puzzle_identifiers": np.zeros(n, dtype=np.int32),
               "puzzle_indices": np.arange(n + 1, dtype=np.int32),
               "group_indices": np.arange(0, n + 1, group_size, dtype=np.int32)}
     for field, array in arrays.items():
         np.save(folder / f"all__{field}.npy", np.ascontiguousarray(array))
-    meta = split_meta(n, n // group_size, math.isqrt(seq_len))
+    meta = split_meta(n // group_size, math.isqrt(seq_len))
     (folder / "dataset.json").write_text(json.dumps(meta))
 
 
@@ -93,8 +94,10 @@ def _read_meta(path: Path) -> dict:
     missing = [key for key in META_KEYS if key not in (meta if isinstance(meta, dict) else {})]
     if missing:
         raise MazeDataError(f"{path}: missing keys {missing}")
-    size = math.isqrt(meta["seq_len"]) if isinstance(meta["seq_len"], int) and meta["seq_len"] > 0 else 0
-    if size * size != meta["seq_len"]:
+    for key in ("seq_len", "total_groups"):
+        if not isinstance(meta[key], int) or meta[key] < 1:
+            raise MazeDataError(f"{path}: {key} {meta[key]!r} is not a positive integer")
+    if math.isqrt(meta["seq_len"]) ** 2 != meta["seq_len"]:
         raise MazeDataError(f"{path}: seq_len {meta['seq_len']!r} is not the square of a grid size")
     if meta["vocab_size"] != VOCAB_SIZE or "all" not in meta["sets"]:
         raise MazeDataError(f"{path}: expected vocab_size {VOCAB_SIZE} and sets ['all'], "
@@ -102,21 +105,25 @@ def _read_meta(path: Path) -> dict:
     return meta
 
 
-def check_mazes(inputs: np.ndarray, labels: np.ndarray, where: str) -> None:
+def check_mazes(inputs: np.ndarray, labels: np.ndarray, where: str, first_line: int | None = None) -> None:
     """Raise MazeDataError (prefixed by `where`) unless every maze has tokens in range,
-    exactly one S and one G, and a label equal to its input except open cells marked 'o'."""
+    exactly one S and one G, and a label equal to its input except open cells marked 'o'.
+    Mazes are named by index, or by CSV line counting from `first_line`."""
+    def name(i):
+        return f"maze {i}" if first_line is None else f"line {i + first_line}"
+
     bad = np.flatnonzero(((inputs < WALL) | (inputs > GOAL)).any(axis=1))
     if bad.size:
-        raise MazeDataError(f"{where}: inputs of maze {bad[0]} hold tokens outside 1-4 ('# SG')")
-    for token, name in ((START, "S"), (GOAL, "G")):
+        raise MazeDataError(f"{where}: {name(bad[0])}: input holds tokens outside 1-4 ('# SG')")
+    for token, char in ((START, "S"), (GOAL, "G")):
         bad = np.flatnonzero((inputs == token).sum(axis=1) != 1)
         if bad.size:
-            raise MazeDataError(f"{where}: maze {bad[0]} has {(inputs[bad[0]] == token).sum()} "
-                                f"{name!r} cells, expected exactly one")
+            raise MazeDataError(f"{where}: {name(bad[0])}: {(inputs[bad[0]] == token).sum()} "
+                                f"{char!r} cells, expected exactly one")
     consistent = (labels == inputs) | ((inputs == OPEN) & (labels == PATH))
     bad = np.flatnonzero(~consistent.all(axis=1))
     if bad.size:
-        raise MazeDataError(f"{where}: label of maze {bad[0]} is not its input with open cells "
+        raise MazeDataError(f"{where}: {name(bad[0])}: the label is not the input with open cells "
                             f"marked 'o'")
 
 
@@ -185,9 +192,11 @@ def read_maze_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise MazeDataError(f"{path}: line {line}: expected columns source, question, answer, rating")
             q, a = row[1], row[2]
             length = len(q) if length is None else length
-            if len(q) != length or len(a) != length or math.isqrt(length) ** 2 != length:
-                raise MazeDataError(f"{path}: line {line}: question/answer of {len(q)}/{len(a)} characters, "
-                                    f"expected {length} (a square grid)")
+            if math.isqrt(length) ** 2 != length:
+                raise MazeDataError(f"{path}: line {line}: {length} characters is not a square grid")
+            if len(q) != length or len(a) != length:
+                raise MazeDataError(f"{path}: line {line}: question/answer of {len(q)}/{len(a)} "
+                                    f"characters, expected {length}")
             odd = set(q + a) - set(CHARSET)
             if odd or "o" in q:
                 raise MazeDataError(f"{path}: line {line}: characters {sorted(odd or {'o'})} not allowed "
@@ -197,7 +206,7 @@ def read_maze_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not questions:
         raise MazeDataError(f"{path}: no mazes after the header")
     inputs, labels = np.stack(questions), np.stack(answers)
-    check_mazes(inputs, labels, str(path))
+    check_mazes(inputs, labels, str(path), first_line=2)
     return inputs, labels
 
 
@@ -221,55 +230,79 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
                   force: bool = False, progress: bool = True, log=print) -> dict:
     """Build a dataset folder atomically (a hidden sibling folder renamed at the end).
 
-    source "generate": `n_train` + `n_test` mazes, disjoint layouts, from `seed`; "csv":
+    source "generate": `n_train` + `n_test` mazes with disjoint layouts, from `seed`; "csv":
     `csv_dir`/{train,test}.csv (`relabel`: replace non-canonical answers). Then an optional
     seeded subsample of train and the aug8 augmentation of train. Returns a summary dict.
     """
     out = Path(output_dir)
     if out.exists() and not force:
         raise FileExistsError(f"--output-dir {out}: already exists (use --force to replace it)")
-    if source not in ("generate", "csv"):
-        raise ValueError(f"--source {source!r}: expected 'generate' or 'csv'")
     started = time.perf_counter()
     if source == "generate":
-        size = 30 if size is None else size
-        moves = default_min_path_moves(size) if min_path_moves is None else min_path_moves
-        if n_train < 1 or n_test < 1:
-            raise ValueError(f"--n-train {n_train} / --n-test {n_test}: expected >= 1")
-        log(f"generating {n_train} + {n_test} mazes, {size}x{size}, >= {moves} moves, seed {seed}")
-        bar = (lambda name: name) if progress else (lambda name: None)
-        train = generate_mazes(n_train, size, moves, seed, 0, workers, progress=bar("train"))
-        keys = {layout_key(x) for x in train[0]}  # test layouts differ from every train layout
-        test = generate_mazes(n_test, size, moves, seed, 1, workers, keys, progress=bar("test"))
+        size, train, test = _generated(size, n_train, n_test, min_path_moves, seed, workers, progress, log)
+    elif source == "csv":
+        size, train, test = _from_csv(csv_dir, size, relabel, log)
     else:
-        if csv_dir is None:
-            raise ValueError("--source csv needs --csv-dir")
-        train, test = (read_maze_csv(Path(csv_dir) / f"{split}.csv") for split in SPLITS)
-        if train[0].shape[1] != test[0].shape[1]:
-            raise MazeDataError(f"{csv_dir}: train.csv and test.csv have different grid sizes")
-        if size is not None and size * size != train[0].shape[1]:
-            raise MazeDataError(f"{csv_dir}: grids of {train[0].shape[1]} cells, not --size {size}")
-        size = math.isqrt(train[0].shape[1])
-        fixed = []
-        for split, (x, y) in zip(SPLITS, (train, test)):
-            canonical = canonical_labels(x, size)
-            differ = int((canonical != y).any(axis=1).sum())
-            log(f"{split}.csv: {len(x)} mazes; {differ} answers differ from the canonical path"
-                + ("" if not differ else " (replaced)" if relabel else " (kept; --relabel replaces them)"))
-            fixed.append((x, canonical if relabel else y))
-        train, test = fixed
+        raise ValueError(f"--source {source!r}: expected 'generate' or 'csv'")
     if subsample_size is not None and subsample_size < len(train[0]):
-        pick = np.sort(np.random.default_rng([seed, 2]).choice(len(train[0]), subsample_size, replace=False))
-        train = (train[0][pick], train[1][pick])
-    group = 1
+        pick = np.random.default_rng([seed, 2]).choice(len(train[0]), subsample_size, replace=False)
+        train = (train[0][np.sort(pick)], train[1][np.sort(pick)])
+    group = len(DIHEDRAL) if aug else 1
     if aug:
-        train, group = augment_dihedral(train[0], size), len(DIHEDRAL)
+        train = augment_dihedral(train[0], size)
+    _write_atomically(out, train, test, group)
+    summary = {"output_dir": str(out), "size": size, "train_examples": len(train[0]),
+               "train_groups": len(train[0]) // group, "test_examples": len(test[0]),
+               "seconds": round(time.perf_counter() - started, 1)}
+    log(f"wrote {out}: {summary['train_examples']} train examples in {summary['train_groups']} groups, "
+        f"{summary['test_examples']} test examples ({summary['seconds']} s)")
+    return summary
+
+
+def _generated(size, n_train, n_test, min_path_moves, seed, workers, progress, log):
+    size = 30 if size is None else size
+    moves = default_min_path_moves(size) if min_path_moves is None else min_path_moves
+    if n_train < 1 or n_test < 1:
+        raise ValueError(f"--n-train {n_train} / --n-test {n_test}: expected >= 1")
+    log(f"generating {n_train} + {n_test} mazes, {size}x{size}, >= {moves} moves, seed {seed}")
+    started, tried = time.perf_counter(), [{}, {}]
+    train = generate_mazes(n_train, size, moves, seed, 0, workers, progress="train" if progress else None,
+                           stats=tried[0])
+    keys = {layout_key(x) for x in train[0]}  # test layouts differ from every train layout
+    test = generate_mazes(n_test, size, moves, seed, 1, workers, keys, progress="test" if progress else None,
+                          stats=tried[1])
+    layouts = tried[0]["layouts"] + tried[1]["layouts"]
+    log(f"tested {layouts} layouts ({100 * (n_train + n_test) / layouts:.3f}% yield a maze) "
+        f"in {time.perf_counter() - started:.1f} s")
+    return size, train, test
+
+
+def _from_csv(csv_dir, size, relabel, log):
+    if csv_dir is None:
+        raise ValueError("--source csv needs --csv-dir")
+    train, test = (read_maze_csv(Path(csv_dir) / f"{split}.csv") for split in SPLITS)
+    cells = train[0].shape[1]
+    if test[0].shape[1] != cells or (size is not None and size * size != cells):
+        raise MazeDataError(f"{csv_dir}: grids of {cells} (train.csv) and {test[0].shape[1]} (test.csv) "
+                            f"cells" + ("" if size is None else f", expected --size {size}"))
+    size, fixed = math.isqrt(cells), []
+    for split, (x, y) in zip(SPLITS, (train, test)):
+        canonical = canonical_labels(x, size)
+        differ = int((canonical != y).any(axis=1).sum())
+        log(f"{split}.csv: {len(x)} mazes; {differ} answers differ from the canonical path"
+            + ("" if not differ else " (replaced)" if relabel else " (kept; --relabel replaces them)"))
+        fixed.append((x, canonical if relabel else y))
+    return size, *fixed
+
+
+def _write_atomically(out: Path, train, test, group: int) -> None:
+    """Write into a hidden sibling folder, then rename it to `out` (replacing an old one)."""
     tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         write_split(tmp / "train", *train, group_size=group)
         write_split(tmp / "test", *test)
         (tmp / "identifiers.json").write_text(json.dumps(["<blank>"]))
-        if out.exists():  # force: swap, then delete the old folder
+        if out.exists():  # --force: swap, then delete the old folder
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
             out.rename(old)
             tmp.rename(out)
@@ -278,12 +311,6 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
             tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    summary = {"output_dir": str(out), "size": size, "train_examples": len(train[0]),
-               "train_groups": len(train[0]) // group, "test_examples": len(test[0]),
-               "seconds": round(time.perf_counter() - started, 1)}
-    log(f"wrote {out}: {summary['train_examples']} train examples in {summary['train_groups']} groups, "
-        f"{summary['test_examples']} test examples ({summary['seconds']} s)")
-    return summary
 
 
 # ---------------------------------------------------------------- statistics and hashes

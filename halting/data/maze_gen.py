@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from halting.data.grid import GOAL, OPEN, START, WALL, canonical_labels
 
@@ -353,7 +354,7 @@ def maze_tokens(walls: np.ndarray, s: np.ndarray, g: np.ndarray) -> np.ndarray:
 def search_chunk(seed: int, stream: int, index: int, size: int, min_moves: int):
     """The mazes of chunk `index` of `stream`: inputs, labels (m, cells) uint8, layout order.
 
-    The chunk's `chunk_layouts(size)` layouts come from SeedSequence(seed, spawn_key=(stream, index)).
+    Its `chunk_layouts(size)` layouts come from SeedSequence(seed, spawn_key=(stream, index)).
     """
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
     batch = draw_batch(rng, chunk_layouts(size), size)
@@ -374,13 +375,14 @@ def default_workers() -> int:
 
 
 def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, seed: int = 0,
-                   stream: int = 0, workers: int | None = None, exclude=(), progress: str | None = None):
+                   stream: int = 0, workers: int | None = None, exclude=(), progress: str | None = None,
+                   stats: dict | None = None):
     """`n` mazes, one per wall layout: inputs, labels (n, size*size) uint8 (HRM tokens).
 
     A pure function of (n, size, min_path_moves, seed, stream), whatever `workers`: chunks are
     consumed in order. Layouts whose key (`layout_key`) is in `exclude` or repeats an
     earlier one are skipped. `progress`: a tqdm bar with this label. `min_path_moves` None:
-    `default_min_path_moves(size)`.
+    `default_min_path_moves(size)`. `stats` (a dict) receives the number of layouts tried.
     """
     moves = default_min_path_moves(size) if min_path_moves is None else min_path_moves
     if not 2 <= size <= MAX_SIZE:
@@ -390,8 +392,6 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
     max_layouts = max(10**6, 20_000 * n)  # ~20x what 30x30 at 109 moves needs
     workers = workers or default_workers()
     seen, inputs, labels, tried = set(exclude), [], [], 0
-    from tqdm import tqdm
-
     bar = tqdm(total=n, desc=progress, unit="maze", disable=progress is None, leave=False)
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
@@ -417,6 +417,8 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
             bar.set_postfix(layouts=tried)
     finally:
         bar.close()
+        if stats is not None:
+            stats["layouts"] = tried
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
     shape = (n, size * size)
