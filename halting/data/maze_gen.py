@@ -9,6 +9,8 @@ dropped). Only ~0.1% of 30x30 layouts yield a maze at 109 moves.
 Layouts are tested in batches with bit-parallel breadth-first search: a board is a grid
 as row words (bit c of word r = cell (r, c)), and one BFS layer of thousands of boards is
 a handful of numpy shifts and ors. Each pair is decided exactly, never guessed:
+0. a long path has more cells than fit in a box between grid lines drawn every
+   isqrt(min_moves) + 1 rows and columns: pairs off the components touching them are short;
 1. rounds: flood the component of a pivot cell per layout; a pair with one end inside
    and one outside is unconnected; a pair inside is too short when the component has
    <= min_moves cells or twice the pivot's eccentricity is < min_moves (the cheap
@@ -24,6 +26,7 @@ a handful of numpy shifts and ors. Each pair is decided exactly, never guessed:
 
 from __future__ import annotations
 
+import math
 import os
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -264,20 +267,28 @@ def _component_rounds(batch: Draws, min_moves: int):
     Yields the components that may hold a long pair: (pivot cells (K,), component boards
     (K, width), and for each pair inside: its component k, layout i and draw j).
     """
-    size, s, g = batch.size, batch.s, batch.g
-    count, draws = s.shape
+    size, count, draws = batch.size, *batch.s.shape
     avail = pack_rows(~batch.walls, size)  # open cells not in a flooded component yet
-    spare = (~batch.walls).sum(axis=1)  # their number
     width = avail.shape[1]
-    # the undecided pairs as flat lists, ordered by layout then draw
+    # A long path has > min_moves cells, more than a box between grid lines holds: only the
+    # components touching the lines can hold one.
+    avail &= flood(avail, avail & _grid_lines(size, min_moves, avail.dtype))[0]
+    spare = np.bitwise_count(avail).sum(axis=1, dtype=np.int64)  # cells left in avail
+    # the undecided pairs, as flat lists ordered by layout then draw: both ends in avail
     p_row, p_j = np.divmod(np.arange(count * draws), draws)
-    p_s = s.reshape(-1)
-    (sw, sm), (gw, gm) = _cell_masks(p_s, size, avail.dtype), _cell_masks(g.reshape(-1), size, avail.dtype)
-    rows, first = np.arange(count), np.arange(0, count * draws, draws)
-    # first pivot: the drawn start nearest the centre (a central pivot gives tight bounds)
+    p_s, p_g = batch.s.reshape(-1), batch.g.reshape(-1)
+    (sw, sm), (gw, gm) = _cell_masks(p_s, size, avail.dtype), _cell_masks(p_g, size, avail.dtype)
+    words = avail.reshape(-1)
+    keep = np.flatnonzero((words[p_row * width + sw] & sm != 0) & (words[p_row * width + gw] & gm != 0)
+                          & (spare[p_row] > min_moves))
+    p_row, p_j, p_s, sw, sm, gw, gm = (a[keep] for a in (p_row, p_j, p_s, sw, sm, gw, gm))
+    first = np.flatnonzero(np.diff(p_row, prepend=-1))
+    rows = p_row[first]
+    # first pivot: the start nearest the centre (a central pivot gives tight bounds)
     r, c = np.divmod(np.arange(size * size), size)
     centre = np.abs(2 * r - (size - 1)) + np.abs(2 * c - (size - 1))
-    pivot = s[rows, np.argmin(centre[s], axis=1)]
+    nearest = np.lexsort((centre[p_s], p_row))  # by layout, then distance to the centre
+    pivot = p_s[nearest[first]]
     while p_row.size:
         comp, ecc = flood(avail[rows], _board_of(pivot, size, avail.dtype))
         k = np.repeat(np.arange(rows.size), np.diff(np.append(first, p_row.size)))
@@ -295,6 +306,16 @@ def _component_rounds(batch: Draws, min_moves: int):
         p_row, p_j, p_s, sw, sm, gw, gm = (a[keep] for a in (p_row, p_j, p_s, sw, sm, gw, gm))
         first = np.flatnonzero(np.diff(p_row, prepend=-1))
         rows, pivot = p_row[first], p_s[first]
+
+
+def _grid_lines(size: int, min_moves: int, dtype) -> np.ndarray:
+    """Board (1, width) of every (b+1)-th row and column, b = isqrt(min_moves): the boxes
+    between them have <= b*b <= min_moves cells."""
+    b = math.isqrt(min_moves)
+    on = np.arange(size) % (b + 1) == b
+    board = np.zeros((1, board_width(size)), dtype=dtype)
+    board[0, :size] = np.where(on, (1 << size) - 1, sum(1 << int(col) for col in np.flatnonzero(on)))
+    return board
 
 
 def _decide_in_component(batch: Draws, job, min_moves: int, long_: np.ndarray) -> None:
