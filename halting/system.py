@@ -164,7 +164,7 @@ class HaltingSystem(pl.LightningModule):
         cfg = self.cfg
         opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
                                 weight_decay=cfg.weight_decay)
-        warmup = cfg.lr_warmup_steps + cfg.lr_warmup_epochs * int(self.data_meta.get("steps_per_epoch", 0))
+        warmup = cfg.lr_warmup_steps + cfg.lr_warmup_epochs * int(self.data_meta.get("steps_per_epoch") or 0)
         total = self.total_steps()
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: lr_factor(step, warmup, total, cfg.lr_schedule))
