@@ -8,7 +8,7 @@ and the projected time of the full default build (1000 + 1000 mazes, 30x30, >= 1
 Both searches accept exactly the same layouts (tests/test_maze_gen.py), so the baseline's
 mazes/s is its layouts/s times the acceptance rate measured by the fast search.
 
-    python benchmarks/maze_generation.py [--chunks 8] [--baseline-layouts 150] [--workers N]
+    python benchmarks/maze_generation.py [--chunks 4] [--baseline-layouts 150] [--workers N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=4,
                         help="chunks (of 8192 layouts at 30x30) for the one-process run")
     parser.add_argument("--baseline-layouts", type=int, default=150, help="layouts for the plain search")
-    parser.add_argument("--parallel-mazes", type=int, default=100, help="mazes for the multi-process run")
+    parser.add_argument("--parallel-mazes", type=int, default=200, help="mazes for the multi-process run")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all usable CPUs)")
     parser.add_argument("--total", type=int, default=2000, help="mazes of the full build (train + test)")
     args = parser.parse_args()
@@ -78,8 +78,8 @@ def main() -> None:
               f"{fmt_time(args.total / mps):>8}, {fmt_time(args.total / mpc)}")
     print(f"speed-up over the plain search: {fast[0] / plain[0]:.0f}x in one process, "
           f"{par[1] / plain[1]:.0f}x with {workers} processes")
-    print(f"full build on {workers} idle CPUs ~ {fmt_time(args.total / par[3] / workers)} "
-          f"(its CPU time / {workers}; the wall times above depend on the machine's load)")
+    print(f"projected full build on {workers} idle CPUs: {fmt_time(args.total / fast[3] / workers)} "
+          f"(one-process CPU time / {workers}); wall times depend on the machine's load")
 
 
 def clocks() -> tuple[float, float]:
