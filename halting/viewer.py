@@ -1,4 +1,4 @@
-"""Streamlit inference viewer: `halting view`, or `streamlit run halting/viewer.py -- --checkpoint P`.
+"""Streamlit inference viewer: `halting view`, or `streamlit run halting/viewer.py -- ARGS`.
 
 Sidebar: the checkpoint (typed, or picked among the runs under the results folder), device and
 halting readout. Pages: "Inference" (maze grids, ponder heatmaps and a step slider; parity and
@@ -20,10 +20,9 @@ import streamlit as st
 
 import halting
 from halting import viewer_render as vr
+from halting.data import toy
 from halting.system import HEADLINE
 
-P_H = ("p_n the halting distribution (weight of step n's output), h_n the halting probability",
-       "p_n the halting distribution, λ_n PonderNet's conditional halting probability")
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
 CSS = """<style>
@@ -111,7 +110,7 @@ def colourbar(cmap: str, low: str, high: str, what: str) -> None:
 
 def chart(frame: pd.DataFrame, mark: str = "bar", x_title: str | None = None, y_title: str = "",
           share: bool = False, zero: bool = True, colours: tuple[str, ...] = SERIES_COLOURS,
-          height: int = 220) -> None:
+          height: int = 240) -> None:
     """Each column of `frame` against its index, as grouped bars or lines; `share` puts the
     y axis on 0-100 %."""
     series = [str(c) for c in frame.columns]
@@ -120,7 +119,7 @@ def chart(frame: pd.DataFrame, mark: str = "bar", x_title: str | None = None, y_
     x_title = x_title or frame.index.name or ""
     colour = alt.Color("series:N", sort=series, title=None,
                        scale=alt.Scale(domain=series, range=list(colours[:len(series)])),
-                       legend=alt.Legend(orient="bottom") if len(series) > 1 else None)
+                       legend=alt.Legend(orient="right") if len(series) > 1 else None)
     y = alt.Y("y:Q", title=y_title, axis=alt.Axis(format=".0%" if share else "~r"),
               scale=alt.Scale(domain=[0, 1]) if share else alt.Scale(zero=zero))
     tooltip = [alt.Tooltip("x", title=x_title or "x"), alt.Tooltip("series", title="series"),
@@ -131,10 +130,17 @@ def chart(frame: pd.DataFrame, mark: str = "bar", x_title: str | None = None, y_
                                       xOffset=alt.XOffset("series:N", sort=series), y=y,
                                       color=colour, tooltip=tooltip)
     else:
+        whole = pd.api.types.is_integer_dtype(frame.index)
+        axis = alt.Axis(format="~r", tickMinStep=1) if whole else alt.Axis(format="~r")
         plot = base.mark_line(point=len(data) <= 64).encode(
-            x=alt.X("x:Q", title=x_title, axis=alt.Axis(format="~r")), y=y, color=colour,
-            tooltip=tooltip)
-    st.altair_chart(plot.properties(height=height), width="stretch")
+            x=alt.X("x:Q", title=x_title, axis=axis), y=y, color=colour, tooltip=tooltip)
+    st.altair_chart(plot, width="stretch", height=height)
+
+
+def halting_caption(criterion: str) -> str:
+    if criterion == "pondernet":
+        return "p_n the halting distribution, λ_n PonderNet's conditional halting probability"
+    return "p_n the halting distribution (weight of step n's output), h_n the halting probability"
 
 
 def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -> None:
@@ -144,15 +150,16 @@ def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -
                          index=pd.Index(np.arange(1, len(p) + 1), name="ponder step n"))
     if halt_prob is not None:
         frame["λ_n" if criterion == "pondernet" else "h_n"] = halt_prob
-    chart(frame, share=True)
+    chart(frame, share=True, height=280)
 
 
 # --- maze --------------------------------------------------------------------------------------
 
-def maze_example(info: dict, defaults: argparse.Namespace) -> tuple[dict, str, int] | None:
+def maze_example(ckpt: str, info: dict,
+                 defaults: argparse.Namespace) -> tuple[dict, str, int] | None:
     """Sidebar: dataset folder, split and example; None (with an error shown) if unusable."""
     side = st.sidebar
-    data_key = f"data_dir:{st.session_state['checkpoint'].strip()}"  # a default per checkpoint
+    data_key = f"data_dir:{ckpt}"  # each checkpoint defaults to its own dataset
     st.session_state.setdefault(data_key, defaults.data_dir or vr.default_data_dir(info))
     root = side.text_input("Maze dataset folder", key=data_key,
                            help="HRM-format folder with train/ and test/ "
@@ -180,7 +187,7 @@ def maze_example(info: dict, defaults: argparse.Namespace) -> tuple[dict, str, i
 
 
 def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse.Namespace) -> None:
-    chosen = maze_example(info, defaults)
+    chosen = maze_example(model_key[0], info, defaults)
     if chosen is None:
         return
     data, split, index = chosen
@@ -234,7 +241,7 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
             st.progress(min(1.0, max(0.0, halted)))
             st.caption("The ACT-RNN halts once for the whole puzzle.")
         with c:
-            st.caption(P_H[info["criterion"] == "pondernet"])
+            st.caption(halting_caption(info["criterion"]))
             halting_chart(trace.p[0], trace.halt_prob[0], info["criterion"])
     left, right = st.columns(2) if trace.per_cell else (st.container(), None)
     with left:
@@ -254,11 +261,11 @@ def new_random_input(task: str, key: str, config: dict, k: int | None = None) ->
     st.session_state["draws"] = draw
     if task == "parity":
         layout = config.get("parity_layout", "random")
-        x = vr.toy.parity_batch(draw, 0, 1, int(config["bits"]), layout, k_min=k, k_max=k)["x"][0]
+        x = toy.parity_batch(draw, 0, 1, int(config["bits"]), layout, k_min=k, k_max=k)["x"][0]
         st.session_state[key] = vr.format_bits(x)
     else:
-        b = vr.toy.addition_batch(draw, 0, 1, int(config["sequence_length"]),
-                                  int(config["max_digits"]))
+        b = toy.addition_batch(draw, 0, 1, int(config["sequence_length"]),
+                               int(config["max_digits"]))
         numbers = vr.decode_numbers(b["x"][0], b["digits"][0])
         st.session_state[key] = " ".join(str(v) for v in numbers)
 
@@ -290,7 +297,7 @@ def parity_page(model, info: dict, model_key: tuple, mode: str) -> None:
     m1.metric("Ponder steps (output unit)", f"{trace.steps[0]:.2f}")
     m2.metric("Non-zero entries k", int((x != 0).sum()))
     unit = "the output unit" + (" (the CLS position)" if trace.p.shape[0] > 1 else "")
-    st.caption(f"Halting of {unit} per ponder step: {P_H[info['criterion'] == 'pondernet']}")
+    st.caption(f"Halting of {unit} per ponder step: {halting_caption(info['criterion'])}")
     halting_chart(trace.p[0], trace.halt_prob[0], info["criterion"])
     if trace.p.shape[0] > 1:
         st.caption("Ponder steps per position (0 = CLS, then the input entries)")
@@ -335,7 +342,7 @@ def addition_page(model, info: dict, model_key: tuple, mode: str) -> None:
                "input step:")
     frame = pd.DataFrame(trace.p.T, columns=[f"t={t}" for t in range(1, len(numbers) + 1)],
                          index=pd.Index(np.arange(1, trace.p.shape[1] + 1), name="ponder step n"))
-    chart(frame, share=True)
+    chart(frame, share=True, height=280)
     difficulty_section(model, info, model_key, mode, "digits of the added number")
 
 
@@ -369,8 +376,7 @@ def training_page(info: dict, ckpt: str) -> None:
         frame = pd.read_csv(path)
         names = vr.metric_names(frame)
         task = info.get("task", "")
-        wanted = ["train/loss_total", f"val/{HEADLINE.get(task, 'accuracy')}",
-                  "val/steps"]
+        wanted = ["train/loss_total", f"val/{HEADLINE.get(task, 'accuracy')}", "val/steps"]
         chosen = st.multiselect("Metrics", names, default=[n for n in wanted if n in names],
                                 key=f"metrics:{ckpt}")
         weight = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing")
@@ -386,7 +392,8 @@ def training_page(info: dict, ckpt: str) -> None:
         st.markdown("##### Config")
         config = dict(info.get("config", {}))
         if not st.toggle("Show fields that do not apply", False, key="all_fields"):
-            config = {k: v for k, v in config.items() if k not in vr.unused_fields(config)}
+            unused = vr.unused_fields(config)
+            config = {k: v for k, v in config.items() if k not in unused}
         st.dataframe(pd.DataFrame({"value": [json.dumps(v) for v in config.values()]},
                                   index=pd.Index(list(config), name="field")),
                      height=min(600, 35 * (len(config) + 1) + 3), width="stretch")

@@ -209,7 +209,7 @@ def step_accuracy(step_predictions: np.ndarray, labels: np.ndarray) -> pd.DataFr
     n = np.arange(1, len(step_predictions) + 1)
     return pd.DataFrame({"cell accuracy": right.reshape(len(n), -1)[:, scored.ravel()].mean(1),
                          "exact": right.reshape(len(n), -1).all(1).astype(float)},
-                        index=pd.Index(n, name="ponder step"))
+                        index=pd.Index(n, name="ponder step n"))
 
 
 def maze_difficulty(labels: np.ndarray) -> np.ndarray:

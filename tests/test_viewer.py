@@ -472,11 +472,11 @@ MAZE_RUNS = {
 }
 
 
-def maze_folder(path: Path, size: int = 8) -> Path:
+def maze_folder(path: Path, size: int = 8, n_test: int = 12, seed: int = 0) -> Path:
     """A tiny generated Maze-Hard-style dataset folder (HRM format)."""
     from halting.data.maze import build_dataset
 
-    build_dataset(path, size=size, n_train=32, n_test=12, seed=0, progress=False,
+    build_dataset(path, size=size, n_train=32, n_test=n_test, seed=seed, progress=False,
                   log=lambda message: None)
     return path
 
@@ -578,3 +578,63 @@ def test_unused_fields_are_those_the_run_does_not_apply():
     assert {"bits", "ut_max_hops", "data_dir", "lambda_p"} <= unused
     assert not {"sequence_length", "time_limit", "time_penalty", "act_eps"} & unused
     assert vr.unused_fields({**config, "from_a_newer_version": 1}) == set()
+
+
+def test_switching_to_a_smaller_model_or_dataset_keeps_the_widgets_in_range(
+        toy_runs, maze_runs, tmp_path):
+    parity = toy_runs["parity_rnn_act"]  # 6 bits
+    at = app(parity.parent.parent, parity)
+    at.number_input(key="k").set_value(6).run()
+    two_bits = train_tiny(tmp_path / "two_bits", {**TOY_RUNS["parity_rnn_act"], "bits": 2})
+    at.text_input(key="checkpoint").set_value(str(two_bits)).run()
+    assert_clean(at)
+    assert 1 <= at.number_input(key="k").value <= 2
+
+    rnn, ut = maze_runs["maze_rnn_act"], maze_runs["maze_ut_act"]  # M = 4 and 3
+    at.text_input(key="checkpoint").set_value(str(rnn)).run()
+    at.slider(key="step").set_value(4).run()
+    at.number_input(key="index").set_value(11).run()  # the last of 12 test mazes
+    at.text_input(key="checkpoint").set_value(str(ut)).run()
+    assert_clean(at)
+    assert 1 <= at.slider(key="step").value <= 3
+
+    few = maze_folder(tmp_path / "few", n_test=5)
+    at.text_input(key=f"data_dir:{ut}").set_value(str(few)).run()
+    assert_clean(at)
+    index = at.number_input(key="index").value
+    assert 0 <= index <= 4 and f"Maze {index} of test" in markdown(at)
+    at.radio(key="pick").set_value("pick by difficulty").run()
+    at.select_slider(key="difficulty").set_value(at.select_slider(key="difficulty").options[-1])
+    at.run()
+    other = maze_folder(tmp_path / "other", seed=1)  # other path lengths
+    at.text_input(key=f"data_dir:{ut}").set_value(str(other)).run()
+    assert_clean(at)
+
+
+def test_unused_fields_are_those_the_run_does_not_apply():
+    config = make_config({"task": "addition", "model_type": "act_rnn", "max_steps": 1}).to_dict()
+    unused = vr.unused_fields(config)
+    assert {"bits", "ut_max_hops", "data_dir", "lambda_p"} <= unused
+    assert not {"sequence_length", "time_limit", "time_penalty", "act_eps"} & unused
+    assert vr.unused_fields({**config, "from_a_newer_version": 1}) == set()
+
+
+def test_switching_to_a_smaller_model_or_dataset_keeps_the_widgets_in_range(toy_runs, maze_runs):
+    parity = toy_runs["parity_rnn_act"]  # 6 bits, M = 4
+    at = app(parity.parent.parent, parity)
+    at.number_input(key="k").set_value(6).run()
+    maze = maze_runs["maze_ut_act"]  # M = 3 hops, 12 test mazes
+    at.text_input(key="checkpoint").set_value(str(maze)).run()
+    at.number_input(key="index").set_value(11).run()
+    at.slider(key="step").set_value(3).run()
+    at.radio(key="pick").set_value("pick by difficulty").run()
+    at.number_input(key="match").set_value(at.number_input(key="match").max).run()
+    assert_clean(at)
+    small = maze_folder(maze.parent.parent.parent / "data-small", size=8)
+    at.text_input(key=f"data_dir:{maze}").set_value(str(small)).run()  # only 12 -> 12, same size
+    assert_clean(at)
+    other = train_tiny(maze.parent.parent / "k2", {**TOY_RUNS["parity_rnn_act"], "bits": 2,
+                                                   "time_limit": 2})
+    at.text_input(key="checkpoint").set_value(str(other)).run()
+    assert_clean(at)
+    assert 1 <= at.number_input(key="k").value <= 2
