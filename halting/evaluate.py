@@ -42,10 +42,9 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +53,7 @@ from torch import nn
 
 from halting import metrics
 from halting.config import ExperimentConfig, make_config
+from halting.io import atomic_write, atomic_write_text
 
 MODES = {"learned": "eval", "max_steps": "max"}  # eval.json key -> model forward mode
 N_SAVED_EXAMPLES = 8  # maze examples written to examples.npz
@@ -331,22 +331,6 @@ def _maze_examples(data: dict[str, np.ndarray], saved: dict[str, list], k: int) 
 
 # --- writing ---------------------------------------------------------------------------------
 
-def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "wb") -> None:
-    """Call `write(handle)` on a temporary file in `path`'s folder, then rename it over `path`:
-    readers see the old file or the complete new one; on an exception no temporary is left."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_outputs(out_dir: str | os.PathLike, report: dict[str, Any], per_example: pd.DataFrame,
                   examples: dict[str, np.ndarray] | None = None) -> None:
     """Write examples.npz (if any), per_example.parquet and, last, eval.json into `out_dir`.
@@ -359,8 +343,7 @@ def write_outputs(out_dir: str | os.PathLike, report: dict[str, Any], per_exampl
     if examples is not None:
         atomic_write(out / "examples.npz", lambda h: np.savez(h, **examples))
     atomic_write(out / "per_example.parquet", lambda h: per_example.to_parquet(h, index=False))
-    text = json.dumps(report, indent=1) + "\n"
-    atomic_write(out / "eval.json", lambda h: h.write(text), mode="w")
+    atomic_write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
 
 
 def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from halting import style
+from halting.io import atomic_path
 from halting.runs import (
     Run,
     group_experiments,
@@ -680,24 +679,12 @@ def iter_figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         yield name, fig
 
 
-def atomic_target(path: Path) -> Path:
-    """A fresh temporary file next to `path` (same file system, so os.replace is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def save_pdf(fig: Figure, path: str | Path) -> Path:
     """Write `fig` as a one-page vector PDF, atomically (temp file + rename); fixed metadata
     (no creation date) so unchanged data give an identical file."""
     path = Path(path)
-    tmp = atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": "halting"})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -19,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from halting import style
-from halting.figures import atomic_target, iter_figures, metric_name
+from halting.figures import iter_figures, metric_name
+from halting.io import atomic_path, atomic_write_text
 from halting.runs import RunFormatError, experiment_table, load_runs
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
@@ -252,15 +252,6 @@ def to_latex(rows: list[dict[str, str]]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = atomic_target(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_summary(
     results_root: str | Path | None,
     out_pdf: str | Path,
@@ -276,24 +267,19 @@ def write_summary(
     table = summary_table(runs)
     rows = format_table(table)
     with style.context():
-        tmp = atomic_target(out_pdf)
-        try:
-            n_figures = 0
-            with PdfPages(tmp, metadata=PDF_METADATA) as pdf:
-                for fig in table_figures(rows, len(runs)):
+        n_figures = 0
+        with atomic_path(out_pdf) as tmp, PdfPages(tmp, metadata=PDF_METADATA) as pdf:
+            for fig in table_figures(rows, len(runs)):
+                pdf.savefig(fig)
+                plt.close(fig)
+            for _, fig in iter_figures(runs):
+                try:
                     pdf.savefig(fig)
+                    n_figures += 1
+                finally:
                     plt.close(fig)
-                for _, fig in iter_figures(runs):
-                    try:
-                        pdf.savefig(fig)
-                        n_figures += 1
-                    finally:
-                        plt.close(fig)
-            os.replace(tmp, out_pdf)
-        finally:
-            tmp.unlink(missing_ok=True)
-    _write_text(out_pdf.with_suffix(".csv"), table.to_csv(index=False))
-    _write_text(out_pdf.with_suffix(".tex"), to_latex(rows))
+    atomic_write_text(out_pdf.with_suffix(".csv"), table.to_csv(index=False))
+    atomic_write_text(out_pdf.with_suffix(".tex"), to_latex(rows))
     log.info(
         "wrote %s (%d table page(s), %d figure(s)) and its .csv/.tex",
         out_pdf,

@@ -32,6 +32,7 @@ import torch
 import halting
 from halting import checkpoint as ckpt_io
 from halting.config import ExperimentConfig, config_diff, make_config
+from halting.io import atomic_copy, atomic_path
 
 PAUSED_EXIT = 3
 
@@ -107,13 +108,11 @@ def merge_metrics(run_dir: Path) -> Path:
     if not rows:
         return out
     ordered = sorted(rows.values(), key=lambda r: int(r["step"]))  # stable: keeps log order
-    tmp = run_dir / ".metrics.csv.tmp"
     names = sorted(columns, key=lambda c: (c not in ("step", "epoch"), c))
-    with open(tmp, "w", newline="") as handle:
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(ordered)
-    os.replace(tmp, out)
     return out
 
 
@@ -287,7 +286,7 @@ class StepCheckpoints(pl.Callback):
             first = self.dir / names[0]
             trainer.save_checkpoint(first, weights_only=False)
             for extra in names[1:] + [ckpt_io.LAST]:
-                _link_or_copy(first, self.dir / extra)
+                atomic_copy(first, self.dir / extra, link=True)
         else:
             trainer.save_checkpoint(last, weights_only=False)
         if pause:
@@ -300,18 +299,6 @@ class StepCheckpoints(pl.Callback):
         # extra row and run an extra validation that an uninterrupted run does not have.
         if self.paused_at is not None:
             raise _Pause()
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Atomically make `dst` a second name of `src` (a copy where hard links are refused)."""
-    tmp = dst.parent / f".{dst.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        tmp.unlink()
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 # --- resume decision -------------------------------------------------------------------------

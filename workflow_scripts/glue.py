@@ -1,10 +1,11 @@
-"""Helpers the workflow scripts share: log redirection, atomic publishing, the time budget."""
+"""Helpers the workflow scripts share: log redirection, the time budget, run.json."""
 
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
+
+from halting.io import atomic_write_text
 
 
 def log_to(path):
@@ -18,25 +19,6 @@ def log_to(path):
     os.close(fd)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-
-
-def _tmp(dst):
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    return dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-
-
-def copy_atomic(src, dst):
-    """Copy to a temporary name next to dst, then rename: dst is complete or absent."""
-    tmp = _tmp(dst)
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def write_json_atomic(obj, dst):
-    tmp = _tmp(dst)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, dst)
 
 
 def time_budget_min(resources):
@@ -62,4 +44,4 @@ def write_run_json(path, name, config, params, datasets, manifests):
         "data_manifest": manifest, "config": config.to_dict(),
         "code_version": params.code_version, "train_seconds": None,
     }
-    write_json_atomic(record, path)
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -6,11 +6,12 @@ resumes from last.ckpt. The cumulative log is <checkpoint folder>/train.log."""
 import json
 import sys
 
-from glue import copy_atomic, log_to, time_budget_min, write_run_json
+from glue import log_to, time_budget_min, write_run_json
 
 log_to(snakemake.log[0])
 import torch
 from halting.config import make_config
+from halting.io import atomic_copy
 from halting.train import PAUSED_EXIT, TrainingPaused, train
 
 name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]
@@ -25,7 +26,7 @@ try:
 except TrainingPaused as pause:
     print(f"{pause}; exit {PAUSED_EXIT} so that Snakemake's retries resume it", flush=True)
     sys.exit(PAUSED_EXIT)
-copy_atomic(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
-copy_atomic(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
+atomic_copy(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
+atomic_copy(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
 write_run_json(snakemake.output.run, name, config, params, snakemake.config["datasets"],
                snakemake.input)

@@ -23,6 +23,7 @@ import numpy as np
 
 from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, canonical_labels
 from halting.data.maze_gen import default_min_path_moves, generate_mazes, layout_key
+from halting.io import atomic_write_text
 
 SPLITS = ("train", "test")
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -357,7 +358,5 @@ def write_manifest(root: str | os.PathLike, path: str | os.PathLike) -> dict:
                 "files": {rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in _data_files(root)},
                 "size": splits["train"].size, "n_train": len(splits["train"].inputs),
                 "n_test": len(splits["test"].inputs)}
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
     return manifest
