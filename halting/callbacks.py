@@ -1,0 +1,213 @@
+"""The Lightning callbacks of `halting.train`: exact RNG state across resumes, the non-finite
+guard, plain-text progress lines, and the step/epoch checkpoints with the time budget."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from halting import checkpoint as ckpt_io
+from halting.io import atomic_copy
+
+
+class NonFiniteError(RuntimeError):
+    """A non-finite loss or gradient: the run stops, the last (finite) checkpoint is kept."""
+
+
+class PauseFit(Exception):
+    """Raised inside fit after the pause checkpoint and its logging, to leave Lightning's loop."""
+
+
+def val_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The `val/*` entries of Lightning's callback metrics, as floats in name order."""
+    return {k: float(v) for k, v in sorted(metrics.items()) if k.startswith("val/")}
+
+
+def _rng_state() -> dict[str, Any]:
+    """Every RNG state as plain types (torch.load(weights_only=True) reads it back)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {"torch": torch.get_rng_state(),
+             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                       int(np_state[2]), int(np_state[3]), float(np_state[4])],
+             "python": [py_state[0], list(py_state[1]), py_state[2]]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class RNGState(pl.Callback):
+    """Saves all RNG states in the checkpoint and restores them when training (re)starts;
+    validation runs on its own seeded stream and gives the training stream back untouched."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._restored: dict[str, Any] | None = None
+        self._outside: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return _rng_state()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = state_dict
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self._restored is not None:  # after Lightning's own restore work, before step 1
+            _set_rng_state(self._restored)
+            self._restored = None
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._outside = _rng_state()
+        torch.manual_seed(self.seed)  # validation results depend on the weights only
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._outside is not None:
+            _set_rng_state(self._outside)
+            self._outside = None
+
+
+class Guard(pl.Callback):
+    """Logs `train/grad_norm`; stops on a non-finite loss or gradient, naming the step."""
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
+        if not norms:
+            return
+        total = torch.linalg.vector_norm(torch.stack(norms), 2)
+        if not torch.isfinite(total):
+            raise NonFiniteError(f"non-finite gradient norm ({total.item()}) at step "
+                                 f"{trainer.global_step + 1}")
+        pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).all():
+            raise NonFiniteError(f"non-finite loss ({loss.item()}) at step {trainer.global_step}")
+
+
+class TextProgress(pl.Callback):
+    """A plain line per `every` steps and per validation, into train.log (and stdout)."""
+
+    def __init__(self, log: Callable[[str], None], every: int, max_steps: int) -> None:
+        self._log, self.every, self.max_steps = log, max(1, every), max_steps
+        self.start = time.monotonic()
+
+    @staticmethod
+    def _fmt(metrics: dict[str, Any], prefix: str) -> str:
+        items = sorted((k, v) for k, v in metrics.items() if k.startswith(prefix))
+        return " ".join(f"{k}={float(v):.4g}" for k, v in items)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every == 0:
+            of = f"/{self.max_steps}" if self.max_steps > 0 else ""
+            self._log(f"step {step}{of} epoch {trainer.current_epoch} "
+                     f"{self._fmt(trainer.callback_metrics, 'train/')} "
+                     f"({time.monotonic() - self.start:.0f} s)")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._log(f"validation at step {trainer.global_step}: "
+                     f"{self._fmt(trainer.callback_metrics, 'val/')}")
+
+
+class StepCheckpoints(pl.Callback):
+    """last.ckpt plus `step=N.ckpt` every n steps / `epoch=E-step=N.ckpt` every n epochs, and
+    the time budget. A step's checkpoint is written after its logging and, when validation
+    runs at that step, after the validation (so a resume never misses or repeats either).
+    Training always validates at its final step; the metrics of the latest validation travel
+    in the checkpoint (they are the run's result when a resume finds nothing left to do)."""
+
+    def __init__(self, ckpt_dir: Path, *, every_n_steps: int | None, every_n_epochs: int | None,
+                 steps_per_epoch: int | None, max_steps: int, max_epochs: int | None,
+                 val_due, budget_s: float | None, start: float, log: Callable[[str], None]) -> None:
+        self.dir, self.every_n_steps, self.every_n_epochs = ckpt_dir, every_n_steps, every_n_epochs
+        self.spe, self.max_steps, self.max_epochs = steps_per_epoch, max_steps, max_epochs
+        self.val_due, self.budget_s, self.start, self._log = val_due, budget_s, start, log
+        self.pending: tuple[int, list[str], bool] | None = None
+        self.paused_at: int | None = None
+        self.last_val_step = -1
+        self.last_val_metrics: dict[str, float] = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_val_step": self.last_val_step, "last_val_metrics": self.last_val_metrics}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.last_val_step = int(state_dict["last_val_step"])
+        self.last_val_metrics = dict(state_dict["last_val_metrics"])
+
+    def _names(self, step: int) -> tuple[list[str], bool]:
+        """Files due at `step` and whether training ends there."""
+        names = []
+        if self.every_n_steps and step % self.every_n_steps == 0:
+            names.append(f"step={step:08d}.ckpt")
+        final = self.max_steps > 0 and step >= self.max_steps
+        if self.spe and step % self.spe == 0:
+            epoch = step // self.spe  # epochs completed
+            if self.every_n_epochs and epoch % self.every_n_epochs == 0:
+                names.append(f"epoch={epoch - 1:04d}-step={step:08d}.ckpt")
+            final = final or (self.max_epochs is not None and epoch >= self.max_epochs)
+        return names, final
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        names, final = self._names(step)
+        pause = (not final and self.budget_s is not None
+                 and time.monotonic() - self.start >= self.budget_s)
+        if final:
+            trainer.should_stop = True  # makes Lightning validate after this last step
+        if names or final or pause:
+            self.pending = (step, names, pause)
+            if not self.val_due(step, final):
+                self._save_pending(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        self.last_val_step = trainer.global_step
+        self.last_val_metrics = val_metrics(trainer.callback_metrics)
+        if self.pending is not None and self.pending[0] == trainer.global_step:
+            self._save_pending(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.pending is not None:  # a validation we expected did not run: save anyway
+            self._save_pending(trainer)
+
+    def _save_pending(self, trainer) -> None:
+        step, names, pause = self.pending
+        self.pending = None
+        last = self.dir / ckpt_io.LAST
+        if names:
+            first = self.dir / names[0]
+            trainer.save_checkpoint(first, weights_only=False)
+            for extra in names[1:] + [ckpt_io.LAST]:
+                atomic_copy(first, self.dir / extra, link=True)
+        else:
+            trainer.save_checkpoint(last, weights_only=False)
+        if pause:
+            self.paused_at = step
+            self._log(f"paused at step {step}: time budget of {self.budget_s / 60:.1f} min used; "
+                      f"{last} holds the state")
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # Leave before the next step rather than by `trainer.should_stop`, which would log an
+        # extra row and run an extra validation that an uninterrupted run does not have.
+        if self.paused_at is not None:
+            raise PauseFit()
