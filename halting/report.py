@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from halting import style
-from halting.figures import iter_figures, metric_name
+from halting.figures import iter_figures
 from halting.io import atomic_path, atomic_write_text
+from halting.plots_common import metric_name
 from halting.runs import RunFormatError, experiment_table, load_runs
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
