@@ -12,7 +12,6 @@ for a single seed; halting.plots_common). Every builder returns a matplotlib Fig
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,7 +25,14 @@ from halting.plots_task import (
     ponder_vs_difficulty,
     training_curves,
 )
-from halting.runs import Run, group_experiments, load_runs, tasks_of
+from halting.runs import (
+    Run,
+    add_run_arguments,
+    group_experiments,
+    load_runs,
+    run_on_results,
+    tasks_of,
+)
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.figure import Figure  # noqa: E402
@@ -90,21 +96,13 @@ def make_figures(
 
 
 def add_arguments(parser, command: str) -> None:
-    from halting.runs import add_run_arguments
-
     add_run_arguments(parser)
     parser.add_argument("--out", default="results/figures", help="output folder for the PDFs")
 
 
 def run(args, command: str) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("halting").setLevel(logging.INFO)
-    from halting.runs import RunFormatError
-
-    try:
-        paths = make_figures(args.results, args.out, args.runs)
-    except (RunFormatError, FileNotFoundError, ValueError) as err:
-        print(f"halting figures: error: {err}", file=sys.stderr)
+    paths = run_on_results(command, lambda: make_figures(args.results, args.out, args.runs))
+    if paths is None:
         return 2
     for p in paths:
         print(p)

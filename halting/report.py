@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from halting import style
 from halting.figures import iter_figures
 from halting.io import atomic_path, atomic_write_text
 from halting.plots_common import metric_name
-from halting.runs import RunFormatError, experiment_table, load_runs
+from halting.runs import add_run_arguments, experiment_table, load_runs, run_on_results
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
@@ -291,8 +290,6 @@ def write_summary(
 
 
 def add_arguments(parser, command: str) -> None:
-    from halting.runs import add_run_arguments
-
     add_run_arguments(parser)
     parser.add_argument(
         "--out",
@@ -302,12 +299,8 @@ def add_arguments(parser, command: str) -> None:
 
 
 def run(args, command: str) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("halting").setLevel(logging.INFO)
-    try:
-        table = write_summary(args.results, args.out, args.runs)
-    except (RunFormatError, FileNotFoundError, ValueError) as err:
-        print(f"halting summary: error: {err}", file=sys.stderr)
+    table = run_on_results(command, lambda: write_summary(args.results, args.out, args.runs))
+    if table is None:
         return 2
     print(f"{args.out}: {len(table)} experiment(s)")
     return 0

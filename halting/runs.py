@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -493,3 +495,18 @@ def add_run_arguments(parser) -> None:
         default=None,
         help="explicit run folders (overrides the search under --results)",
     )
+
+
+T = TypeVar("T")
+
+
+def run_on_results(command: str, action: Callable[[], T]) -> T | None:
+    """Run `action` for `halting <command>` with halting's INFO lines on stderr; a missing or
+    malformed results folder prints `halting <command>: error: ...` and gives None."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("halting").setLevel(logging.INFO)
+    try:
+        return action()
+    except (RunFormatError, FileNotFoundError, ValueError) as err:
+        print(f"halting {command}: error: {err}", file=sys.stderr)
+        return None

@@ -344,19 +344,6 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["eval.json", "per_example.parquet"]
 
 
-def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
-    target = tmp_path / "x.json"
-    target.write_text("old")
-
-    def fail(handle):
-        handle.write("new, partial")
-        raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError):
-        ev.atomic_write(target, fail, mode="w")
-    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
-
-
 # --- checkpoints from a real training run: EMA weights, the CLI --------------------------------
 
 @pytest.fixture(scope="module")
