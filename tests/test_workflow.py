@@ -133,7 +133,7 @@ def expected_jobs(config: dict) -> dict[str, int]:
 def test_dry_run_local_profile_plans_the_small_preset(wf: Path):
     proc = snakemake(wf, "-n", "--profile", "profiles/local")
     assert job_counts(proc.stdout) == expected_jobs(merged_config("presets/small.yaml"))
-    assert "data/maze-12x12/manifest.json" in proc.stdout
+    assert "data/maze-8x8/manifest.json" in proc.stdout
     assert "maze-30x30" not in proc.stdout
 
 
