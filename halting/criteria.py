@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -139,18 +140,24 @@ class PonderNet:
         self.eval_halting = eval_halting
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
-        ones = torch.ones(unit_mask.shape, device=unit_mask.device)
-        return {"mode": mode, "unhalted": ones * unit_mask, "cum": ones * 0, "mask": unit_mask,
-                "halted": ~unit_mask, "halt_step": ones * 0, "p": [], "lam": []}
+        zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
+        return {"mode": mode, "log_unhalted": zeros, "cum": zeros, "mask": unit_mask,
+                "halted": ~unit_mask, "halt_step": zeros, "p": [], "log_p": [], "lam": []}
 
     def step(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> tuple[Tensor, dict]:
-        lam = torch.sigmoid(halt_logit)  # (U,) lambda_n
-        if n >= limit:
-            lam = torch.ones_like(lam)  # leftover mass on step M
-        p_n = state["unhalted"] * lam
-        state["unhalted"] = state["unhalted"] * (1.0 - lam)
+        # In log space: p_n underflows to 0 once lambda saturates, and d(p log p)/dp = log p + 1
+        # is then -inf (NaN gradients in the KL); log p_n stays finite for finite logits.
+        if n >= limit:  # leftover mass on step M: lambda_M = 1
+            log_lam, lam = torch.zeros_like(halt_logit), torch.ones_like(halt_logit)
+        else:
+            log_lam, lam = F.logsigmoid(halt_logit), torch.sigmoid(halt_logit)  # (U,) lambda_n
+        log_p = state["log_unhalted"] + log_lam  # log lambda_n + sum_{j<n} log(1 - lambda_j)
+        p_n = torch.exp(log_p) * state["mask"]
+        if n < limit:
+            state["log_unhalted"] = state["log_unhalted"] + F.logsigmoid(-halt_logit)
         state["cum"] = state["cum"] + p_n
         state["p"].append(p_n)
+        state["log_p"].append(log_p)
         state["lam"].append(lam * state["mask"])
         mode = state["mode"]
         if mode == "train":
@@ -171,12 +178,13 @@ class PonderNet:
         return ~state["halted"] if state["mode"] == "eval" else state["mask"]
 
     def finish(self, state: dict, limit: int) -> dict:
-        p = _stack(state["p"], limit)
+        p, log_p = _stack(state["p"], limit), _stack(state["log_p"], limit)
         n_run = len(state["p"])
-        if n_run < limit:  # eval stopped early: the unseen mass sits on the last step run
-            p[..., n_run - 1] = p[..., n_run - 1] + state["unhalted"]
         mask = state["mask"].to(p.dtype)
-        kl = kl_to_geometric(p, self.lambda_p) * mask
+        if n_run < limit:  # eval stopped early: the unseen mass sits on the last step run
+            p[..., n_run - 1] += torch.exp(state["log_unhalted"]) * mask
+            log_p[..., n_run - 1] = torch.log(p[..., n_run - 1].clamp_min(1e-30))
+        kl = kl_to_geometric(p, self.lambda_p, log_p=log_p) * mask
         n = torch.arange(1, limit + 1, device=p.device, dtype=p.dtype)
         if state["mode"] == "eval":
             steps = state["halt_step"]
@@ -221,14 +229,17 @@ def truncated_geometric(lambda_p: float, limit: int, device=None) -> Tensor:
     return q / q.sum()
 
 
-def kl_to_geometric(p: Tensor, lambda_p: float) -> Tensor:
+def kl_to_geometric(p: Tensor, lambda_p: float, log_p: Tensor | None = None) -> Tensor:
     """KL(p || q) = sum_n p_n (log p_n - log q_n) over the last dim, q the truncated geometric.
 
     This is PonderNet's regulariser in the paper's direction (torch's `kl_div(input, target)`
-    computes KL(target || exp(input)), the mistake of both public implementations).
+    computes KL(target || exp(input)), the mistake of both public implementations). Pass
+    `log_p` (finite where p underflows) to keep the gradient finite.
     """
-    q = truncated_geometric(lambda_p, p.shape[-1], device=p.device).to(p.dtype)
-    return (torch.xlogy(p, p) - p * torch.log(q)).sum(-1)
+    log_q = torch.log(truncated_geometric(lambda_p, p.shape[-1], device=p.device)).to(p.dtype)
+    if log_p is None:
+        return (torch.xlogy(p, p) - p * log_q).sum(-1)
+    return (p * (log_p - log_q)).sum(-1)
 
 
 def _stack(values: list[Tensor], limit: int) -> Tensor:

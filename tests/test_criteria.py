@@ -147,3 +147,19 @@ def test_interpolate_update_is_t2t_basic():
     torch.testing.assert_close(acc, torch.tensor([[0.5 * 4 + 0.5 * 0.5]]))
     acc2 = accumulate(acc, torch.tensor([[100.0]]), torch.tensor([0.0]), "interpolate")
     torch.testing.assert_close(acc2, acc)  # a halted position (w = 0) is unchanged
+
+
+def test_pondernet_gradient_stays_finite_when_lambda_saturates():
+    # lambda_1 = sigmoid(200) = 1 in float32: p_2, p_3 underflow to 0, where d(p log p)/dp = -inf.
+    # Training hit this as a NaN gradient (step 1236 of a 6-bit parity run) before log space.
+    logits = torch.tensor([[200.0], [3.0], [-1.0]], requires_grad=True)
+    crit = PonderNet(lambda_p=0.2)
+    st = crit.init_state(torch.ones(1, dtype=torch.bool))
+    for n in range(3):
+        _, st = crit.step(st, logits[n], n + 1, 3)
+    r = crit.finish(st, 3)
+    assert r["p"][0, 1] == 0 and torch.isfinite(r["cost"]).all()
+    r["cost"].sum().backward()
+    assert torch.isfinite(logits.grad).all()
+    q = truncated_geometric(0.2, 3)
+    assert r["cost"].item() == pytest.approx(-math.log(q[0].item()), rel=1e-5)  # KL(delta_1 || q)
