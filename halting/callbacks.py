@@ -145,13 +145,25 @@ class StepCheckpoints(pl.Callback):
         self.paused_at: int | None = None
         self.last_val_step = -1
         self.last_val_metrics: dict[str, float] = {}
+        self.prior_seconds = 0.0  # training wall time of the attempts before this one
+        self.fit_start: float | None = None
+
+    def train_seconds(self) -> float:
+        """Training wall time summed over every attempt of the run, up to now."""
+        ran = time.monotonic() - self.fit_start if self.fit_start is not None else 0.0
+        return self.prior_seconds + ran
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_val_step": self.last_val_step, "last_val_metrics": self.last_val_metrics}
+        return {"last_val_step": self.last_val_step, "last_val_metrics": self.last_val_metrics,
+                "train_seconds": self.train_seconds()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.last_val_step = int(state_dict["last_val_step"])
         self.last_val_metrics = dict(state_dict["last_val_metrics"])
+        self.prior_seconds = float(state_dict.get("train_seconds", 0.0))
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.fit_start = time.monotonic()
 
     def _names(self, step: int) -> tuple[list[str], bool]:
         """Files due at `step` and whether training ends there."""

@@ -345,7 +345,8 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
         merge_metrics(run_dir)
     final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
              "global_step": trainer.global_step, "epoch": trainer.current_epoch,
-             "metrics": metrics, "pytorch-lightning_version": pl.__version__}
+             "metrics": metrics, "train_seconds": saver.train_seconds(),
+             "pytorch-lightning_version": pl.__version__}
     ckpt_io.atomic_save(final, final_path)
     log(f"complete at step {trainer.global_step}: "
         + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")

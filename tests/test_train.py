@@ -194,3 +194,15 @@ def test_same_seed_gives_identical_metrics_csv_and_a_rerun_trains_nothing(refere
     assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]  # complete: returns at once
     assert (tmp_path / "final.ckpt").stat().st_mtime_ns == before
     assert "already complete" in (tmp_path / "train.log").read_text()
+
+
+def test_train_seconds_accumulate_over_attempts(tmp_path):
+    """final.ckpt's train_seconds is the wall time of every attempt, not only the last."""
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
+    first = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    first_seconds = first["callbacks"]["StepCheckpoints"]["train_seconds"]
+    assert first_seconds > 0
+    train(TINY, run_dir=tmp_path, **QUIET)
+    final = load_checkpoint(tmp_path / "final.ckpt")
+    assert final["train_seconds"] > first_seconds

@@ -33,7 +33,7 @@ def time_budget_min(resources):
     return runtime - min(10, runtime / 10)
 
 
-def write_run_json(path, name, config, params, datasets, manifests):
+def write_run_json(path, name, config, params, datasets, manifests, train_seconds=None):
     """run.json of a finished run (docs/interfaces.md, "Result folders")."""
     spec = datasets[params.dataset] if params.dataset else {}
     manifest = json.loads(Path(manifests[0]).read_text()) if manifests else None
@@ -42,6 +42,6 @@ def write_run_json(path, name, config, params, datasets, manifests):
         "criterion": config.criterion, "tau": config.tau, "seed": config.seed,
         "dataset": params.dataset or None, "maze_size": spec.get("size"),
         "data_manifest": manifest, "config": config.to_dict(),
-        "code_version": params.code_version, "train_seconds": None,
+        "code_version": params.code_version, "train_seconds": train_seconds,
     }
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -10,6 +10,7 @@ from glue import log_to, time_budget_min, write_run_json
 
 log_to(snakemake.log[0])
 import torch
+from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.io import atomic_copy
 from halting.train import PAUSED_EXIT, TrainingPaused, train
@@ -28,5 +29,6 @@ except TrainingPaused as pause:
     sys.exit(PAUSED_EXIT)
 atomic_copy(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
 atomic_copy(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
+final = load_checkpoint(snakemake.output.ckpt)
 write_run_json(snakemake.output.run, name, config, params, snakemake.config["datasets"],
-               snakemake.input)
+               snakemake.input, train_seconds=final.get("train_seconds"))
