@@ -17,6 +17,7 @@ rule figures:
 rule summary:
     input:
         evals=all_eval_files(),
+        figures="results/figures",  # the figure files come with the summary that shows them
     output:
         pdf="results/summary.pdf",
         csv="results/summary.csv",
