@@ -59,7 +59,7 @@ def accumulate(acc: Tensor | None, s_n: Tensor, w_n: Tensor, update: str = "weig
     if acc is None:
         acc = torch.zeros_like(s_n)
     if update == "weighted":
-        return acc + w * s_n
+        return torch.addcmul(acc, w, s_n)
     if update == "interpolate":
         return w * s_n + (1.0 - w) * acc
     raise ValueError(f"unknown update {update!r}: expected 'weighted' or 'interpolate'")
@@ -81,8 +81,8 @@ class ACT:
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
-        return {"mode": mode, "cum": zeros, "steps": zeros.clone(), "running": unit_mask.clone(),
-                "mask": unit_mask, "p": [], "h": []}
+        return {"mode": mode, "cum": zeros, "running": unit_mask.clone(), "mask": unit_mask,
+                "ran": [], "p": [], "h": []}
 
     def step(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> tuple[Tensor, dict]:
         """Weight p^n of ponder step n (1-based) for every unit; `halt_logit` has shape U."""
@@ -93,9 +93,9 @@ class ACT:
         halt_now = running & reach  # the sum including h^n is counted once, here
         # p^n = R = 1 - sum_{n<N} h^n at the halting step, h^n before it, 0 after
         p_n = torch.where(halt_now, 1.0 - cum, h * running)
-        state["steps"] = state["steps"] + running
         state["cum"] = torch.where(reach, cum, new_cum)
-        state["running"] = running & ~reach
+        state["running"] = running ^ halt_now  # halt_now is a subset of running
+        state["ran"].append(running)
         state["p"].append(p_n)
         state["h"].append(h)
         if state["mode"] == "max":  # read out step M whatever the halting unit says
@@ -110,7 +110,7 @@ class ACT:
     def finish(self, state: dict, limit: int) -> dict:
         """steps N, remainder R = p^N, per-unit cost rho = N + R, p and h stacked to (*U, M)."""
         p = _stack(state["p"], limit)
-        N = state["steps"]  # (U,) steps the learned halting took
+        N = torch.stack(state["ran"], -1).sum(-1).to(p.dtype)  # (U,) steps the learned halting took
         n = torch.arange(1, limit + 1, device=p.device)
         h = _stack(state["h"], limit) * (n <= N.unsqueeze(-1))  # h^n of the steps taken
         remainder = p.gather(-1, (N.long() - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
