@@ -166,8 +166,7 @@ def table_figures(rows: list[dict[str, str]], n_runs: int) -> list:
             "Headline metric on the evaluation set with learned halting (maze: exact accuracy; "
             "parity: accuracy; addition: sequence accuracy), mean ± sample sd over seeds.\n"
             "Mean steps: ponder steps per example (mean over its halting units), averaged over "
-            "examples and seeds. "
-            "Train time: mean wall-clock training time per seed. "
+            "examples and seeds. Train time: mean wall-clock training time per seed.\n"
             "τ: ACT time penalty, β: PonderNet KL weight, K: fixed depth.",
             fontsize=7.5,
             va="bottom",
