@@ -59,7 +59,7 @@ def accumulate(acc: Tensor | None, s_n: Tensor, w_n: Tensor, update: str = "weig
     if acc is None:
         acc = torch.zeros_like(s_n)
     if update == "weighted":
-        return torch.addcmul(acc, w, s_n)
+        return acc + w * s_n
     if update == "interpolate":
         return w * s_n + (1.0 - w) * acc
     raise ValueError(f"unknown update {update!r}: expected 'weighted' or 'interpolate'")
