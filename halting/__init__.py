@@ -7,7 +7,8 @@ __version__ = "0.1.0"
 
 
 def load_model(path, map_location="cpu"):
-    """Rebuild the model stored in a `halting` checkpoint (see `halting.checkpoint.load_model`)."""
+    """(model, info) from a `halting` checkpoint alone: the right class, EMA weights when present,
+    no arbitrary unpickling (see `halting.checkpoint.load_model`)."""
     from halting.checkpoint import load_model as _load
 
     return _load(path, map_location=map_location)
