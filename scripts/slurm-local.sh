@@ -81,6 +81,19 @@ remember() {
 # ours NAME PIDFILE: the running daemon NAME is one this script started.
 ours() { [[ -s $OWN_DIR/$1.pid && -s $2 ]] && cmp -s "$OWN_DIR/$1.pid" "$2"; }
 
+# start_once NAME PIDFILE COMMAND...: run COMMAND (which starts the daemon NAME) unless a NAME
+# that this script started is running already; one it did not start is an error.
+start_once() {
+    local name=$1 pidfile=$2
+    shift 2
+    if ! pid_alive "$pidfile" "$name"; then
+        "$@"
+        remember "$name" "$pidfile"
+    elif ! ours "$name" "$pidfile"; then
+        die "a $name not started by this script is running (pid $(cat "$pidfile")); stop it first"
+    fi
+}
+
 # stop_own NAME: SIGTERM the daemon NAME that this script started, wait up to 20 s, then SIGKILL.
 # Daemons that were running before `up` (a system MariaDB or munged) are left alone.
 stop_own() {
@@ -353,12 +366,7 @@ EOF
 }
 
 start_slurmdbd() {
-    if ! pid_alive "$DBD_PID" slurmdbd; then
-        slurmdbd
-        remember slurmdbd "$DBD_PID"
-    elif ! ours slurmdbd "$DBD_PID"; then
-        die "a slurmdbd not started by this script is running (pid $(cat "$DBD_PID")); stop it first"
-    fi
+    start_once slurmdbd "$DBD_PID" slurmdbd
     wait_for 30 sacctmgr -n list cluster ||
         { show_logs "$LOG_DIR/slurmdbd.log"; die "slurmdbd did not answer within 30 s"; }
     if ! sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER"; then
@@ -368,12 +376,7 @@ start_slurmdbd() {
 }
 
 start_slurmctld() {
-    if ! pid_alive "$CTLD_PID" slurmctld; then
-        slurmctld
-        remember slurmctld "$CTLD_PID"
-    elif ! ours slurmctld "$CTLD_PID"; then
-        die "a slurmctld not started by this script is running (pid $(cat "$CTLD_PID")); stop it first"
-    fi
+    start_once slurmctld "$CTLD_PID" slurmctld
     wait_for 30 scontrol ping ||
         { show_logs "$LOG_DIR/slurmctld.log"; die "slurmctld did not answer within 30 s"; }
     log "slurmctld running"
@@ -386,13 +389,8 @@ node_ready() {
 }
 
 start_slurmd() {
-    if ! pid_alive "$SLURMD_PID" slurmd; then
-        # The machine's hostname is not `localhost`: name the node explicitly.
-        slurmd -N localhost
-        remember slurmd "$SLURMD_PID"
-    elif ! ours slurmd "$SLURMD_PID"; then
-        die "a slurmd not started by this script is running (pid $(cat "$SLURMD_PID")); stop it first"
-    fi
+    # The machine's hostname is not `localhost`: name the node explicitly.
+    start_once slurmd "$SLURMD_PID" slurmd -N localhost
     if ! wait_for 30 sinfo -h -n localhost -o %T; then
         show_logs "$LOG_DIR/slurmd.log"
         die "slurmd did not register"
