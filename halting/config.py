@@ -17,6 +17,8 @@ from typing import Any
 TASKS = ("maze", "parity", "addition")
 MODEL_TYPES = ("act_rnn", "universal_transformer")
 CRITERIA = ("act", "pondernet", "fixed")
+# Each task's headline metric: the papers' numbers (maze: every cell right).
+HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from halting import metrics
-from halting.config import ExperimentConfig, make_config
+from halting.config import HEADLINE, ExperimentConfig, make_config  # noqa: F401 (re-exported)
 from halting.criteria import HaltingOutput
 from halting.models import build_model
-
-HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 
 
 def model_input(task: str, batch: dict[str, Tensor]) -> Tensor:
@@ -83,8 +81,7 @@ def batch_metrics(task: str, out: HaltingOutput, batch: dict[str, Tensor]) -> di
         c = metrics.maze_metrics(out.logits.argmax(-1), batch["labels"])
         m["accuracy"] = c["token_correct"].mean()
         m["exact_accuracy"] = c["exact"].float().mean()
-        m["path_f1"] = torch.tensor(metrics.f1_from_counts(c["path_tp"].sum(), c["path_fp"].sum(),
-                                                          c["path_fn"].sum()))
+        m["path_f1"] = torch.tensor(metrics.f1_from_counts(c["path_tp"], c["path_fp"], c["path_fn"]))
     units = out.unit_mask
     m["steps"] = out.steps[units].float().mean()
     return m
