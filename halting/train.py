@@ -184,14 +184,15 @@ def _quiet_lightning() -> None:
 
 
 def _check_toy_schedule(config: ExperimentConfig) -> None:
-    if config.task != "maze":
-        for name in ("max_epochs", "lr_warmup_epochs"):
-            if getattr(config, name):
-                raise ValueError(
-                    f"{name} does not apply to task {config.task}: the toy tasks draw fresh "
-                    f"batches every step and have no epochs; use max_steps / lr_warmup_steps")
-        if not config.max_steps:
-            raise ValueError(f"task {config.task} is step-based: set max_steps")
+    if config.task == "maze":
+        return
+    for name in ("max_epochs", "lr_warmup_epochs"):
+        if getattr(config, name):
+            raise ValueError(
+                f"{name} does not apply to task {config.task}: the toy tasks draw fresh "
+                f"batches every step and have no epochs; use max_steps / lr_warmup_steps")
+    if not config.max_steps:
+        raise ValueError(f"task {config.task} is step-based: set max_steps")
 
 
 def _loggers(run_dir: Path) -> list:
@@ -203,7 +204,7 @@ def _loggers(run_dir: Path) -> list:
 
         loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard",
                                          version=loggers[0].version, default_hp_metric=False))
-    except (ImportError, ModuleNotFoundError):
+    except ImportError:  # tensorboard not installed: metrics.csv only
         pass
     return loggers
 
@@ -332,8 +333,9 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
         log(f"stopped: {exc}; the last finite checkpoint is kept in {ckpt_dir}")
         raise
     except (torch.OutOfMemoryError, MemoryError) as exc:
-        log(f"stopped: {_oom_message(config, exc)}")
-        raise RuntimeError(_oom_message(config, exc)) from exc
+        message = _oom_message(config, exc)
+        log(f"stopped: {message}")
+        raise RuntimeError(message) from exc
     finally:
         merge_metrics(run_dir)
     if saver.paused_at is not None:

@@ -83,7 +83,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     else:
         values = json.loads(text)
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of config fields")
+        raise ValueError(f"{path}: expected a mapping of config fields "
+                         "(YAML lines such as `task: parity`, or a JSON object)")
     return values
 
 

@@ -160,3 +160,10 @@ def test_missing_resume_checkpoint_is_a_usage_error(tmp_path, capsys):
             "--resume_ckpt", str(tmp_path / "nope.ckpt")]
     assert main(argv) == 2
     assert "checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, expected", [("2", 2), ("auto", "auto"), ("0,1", "0,1")])
+def test_devices_flag_is_a_count_when_numeric(value, expected):
+    _, kwargs = build(parser().parse_args(["--task", "parity", "--max_steps", "5",
+                                           "--devices", value]))
+    assert kwargs["devices"] == expected

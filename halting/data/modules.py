@@ -124,6 +124,10 @@ class _Base(pl.LightningDataModule):
                           generator=_generator(self.config.seed + seed_offset),
                           persistent_workers=False)
 
+    def _val_loader(self, dataset: ArrayBatches) -> DataLoader:
+        """Fixed batches in row order, on a stream of their own (seed + 1)."""
+        return self._loader(dataset, SequentialBatches(len(dataset), self.config.batch_size), 1)
+
 
 class ToyDataModule(_Base):
     """Parity or addition (Graves 3.1, 3.3): endless training stream, fixed validation set."""
@@ -166,7 +170,7 @@ class ToyDataModule(_Base):
     def val_dataloader(self) -> DataLoader:
         if self._val is None:
             self._val = ArrayBatches(self._make_val())
-        return self._loader(self._val, SequentialBatches(len(self._val), self.config.batch_size), 1)
+        return self._val_loader(self._val)
 
 
 class MazeDataModule(_Base):
@@ -196,19 +200,19 @@ class MazeDataModule(_Base):
         return {"inputs": split.inputs.astype(np.int64), "labels": split.labels.astype(np.int64),
                 "index": np.arange(n, dtype=np.int64)}
 
+    def _sampler(self, global_step: Callable[[], int]) -> EpochBatches:
+        return EpochBatches(len(self._train), self.config.batch_size, self.config.seed,
+                            global_step)
+
     def train_batch(self, step: int) -> dict[str, torch.Tensor]:
         """The training batch at global step `step`."""
-        sampler = EpochBatches(len(self._train), self.config.batch_size, self.config.seed,
-                               lambda: step)
-        return self._train[next(iter(sampler))]
+        return self._train[next(iter(self._sampler(lambda: step)))]
 
     def train_dataloader(self) -> DataLoader:
-        sampler = EpochBatches(len(self._train), self.config.batch_size, self.config.seed,
-                               self._global_step)
-        return self._loader(self._train, sampler)
+        return self._loader(self._train, self._sampler(self._global_step))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._test, SequentialBatches(len(self._test), self.config.batch_size), 1)
+        return self._val_loader(self._test)
 
 
 def make_datamodule(config: ExperimentConfig, data_workers: int = 0) -> _Base:
