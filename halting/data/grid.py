@@ -7,6 +7,7 @@ functions; `halting.data.maze` has the batched generator built on the same rule.
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,7 +64,6 @@ def canonical_label(grid: np.ndarray) -> np.ndarray:
     The path is traced back from G through first-found BFS parents (MOVES order).
     """
     dist, parent = bfs_parents(grid)
-    size = grid.shape[0]
     g = find_token(grid, GOAL)
     if dist[g] < 0:
         raise ValueError("G is not reachable from S")
@@ -72,7 +72,6 @@ def canonical_label(grid: np.ndarray) -> np.ndarray:
     while grid.flat[cell] != START:
         label.flat[cell] = PATH
         cell = int(parent.flat[cell])
-    assert label.shape == (size, size)
     return label
 
 
@@ -107,6 +106,15 @@ def is_valid_optimal(grid: np.ndarray, prediction: np.ndarray) -> bool:
     return (r, c) == g
 
 
+@lru_cache(maxsize=None)
+def neighbour_table(size: int) -> tuple[tuple[int, ...], ...]:
+    """For each flat cell of a (size, size) grid, its in-grid neighbours' flat indices in
+    MOVES order (the shared adjacency of the flat-list searches)."""
+    return tuple(tuple((r + dr) * size + c + dc for dr, dc in MOVES
+                       if 0 <= r + dr < size and 0 <= c + dc < size)
+                 for r, c in (divmod(cell, size) for cell in range(size * size)))
+
+
 def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:
     """`canonical_label` of many flattened grids: (N, size*size) -> (N, size*size) uint8.
 
@@ -114,6 +122,7 @@ def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:
     flat Python lists, which is several times faster than the per-grid reference.
     """
     labels = np.array(inputs, dtype=np.uint8, copy=True).reshape(len(inputs), size * size)
+    neighbours = neighbour_table(size)
     for n, row in enumerate(labels):
         cells = row.tolist()
         if cells.count(START) != 1 or cells.count(GOAL) != 1:
@@ -124,10 +133,8 @@ def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:
         queue = deque([start])
         while queue and parent[goal] < 0:
             cell = queue.popleft()
-            r, c = divmod(cell, size)
-            for nxt, inside in ((cell + size, r + 1 < size), (cell - 1, c > 0),
-                                (cell + 1, c + 1 < size), (cell - size, r > 0)):
-                if inside and parent[nxt] < 0 and cells[nxt] != WALL:
+            for nxt in neighbours[cell]:
+                if parent[nxt] < 0 and cells[nxt] != WALL:
                     parent[nxt] = cell
                     queue.append(nxt)
         if parent[goal] < 0:

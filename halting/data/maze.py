@@ -23,7 +23,7 @@ import numpy as np
 
 from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, canonical_labels
 from halting.data.maze_gen import default_min_path_moves, generate_mazes, layout_key
-from halting.io import atomic_write_text
+from halting.io import atomic_path, atomic_write_text
 
 SPLITS = ("train", "test")
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -212,9 +212,9 @@ def read_maze_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_maze_csv(path: Path, inputs: np.ndarray, labels: np.ndarray, source: str = "halting") -> None:
-    """Write mazes in the original CSV format (source, question, answer, rating)."""
+    """Write mazes in the original CSV format (source, question, answer, rating), atomically."""
     chars = np.array([""] + list(CHARSET))
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["source", "question", "answer", "rating"])
         for x, y in zip(inputs, labels):

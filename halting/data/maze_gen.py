@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from halting.data.grid import GOAL, OPEN, START, WALL, canonical_labels
+from halting.data.grid import GOAL, OPEN, START, WALL, canonical_labels, neighbour_table
 
 PAIR_DRAWS = 100  # (S, G) draws per wall layout (Searchformer's `num_attempts`)
 MAX_SIZE = 64  # a grid row must fit in one 64-bit word
@@ -334,14 +334,13 @@ def _decide_in_component(batch: Draws, job, min_moves: int, long_: np.ndarray) -
 
 def _plain_distance(open_flat: list, size: int, s: int, g: int) -> int:
     """Moves of a shortest s->g path by a plain breadth-first search (-1: unreachable)."""
+    neighbours = neighbour_table(size)
     dist = {s: 0}
     queue = deque([s])
     while queue:
         cell = queue.popleft()
-        r, c = divmod(cell, size)
-        for nxt, inside in ((cell + size, r + 1 < size), (cell - 1, c > 0),
-                            (cell + 1, c + 1 < size), (cell - size, r > 0)):
-            if inside and open_flat[nxt] and nxt not in dist:
+        for nxt in neighbours[cell]:
+            if open_flat[nxt] and nxt not in dist:
                 dist[nxt] = dist[cell] + 1
                 if nxt == g:
                     return dist[nxt]
