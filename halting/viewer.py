@@ -70,8 +70,8 @@ def maze_split(root: str, split: str) -> dict:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def maze_trace(_model, model_key: tuple, inputs: np.ndarray, mode: str) -> vr.MazeTrace:
-    return vr.run_maze(_model, inputs, mode)
+def maze_trace(_model, model_key: tuple, inputs: np.ndarray, mode: str, seed: int) -> vr.MazeTrace:
+    return vr.run_maze(_model, inputs, mode, seed)
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring a random batch ...")
@@ -83,6 +83,11 @@ def by_difficulty(_model, model_key: tuple, task: str, config: dict, size: int, 
 
 
 # --- small pieces ------------------------------------------------------------------------------
+
+def run_seed(info: dict) -> int:
+    """The run's config seed, which PonderNet's sampled halting is seeded with (as in evaluate)."""
+    return int(info["config"].get("seed", 0))
+
 
 def badge(ok: bool, name: str) -> str:
     if ok:
@@ -192,7 +197,7 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
         return
     data, split, index = chosen
     inputs, labels = data["inputs"][index], data["labels"][index]
-    trace = maze_trace(model, model_key, inputs, mode)
+    trace = maze_trace(model, model_key, inputs, mode, run_seed(info))
     scores = vr.maze_scores(inputs, labels, trace.prediction)
     px, M, walls = vr.cell_pixels(data["size"]), trace.max_steps, vr.wall_mask(inputs)
     mark = st.session_state.get("mark_errors", True)
@@ -288,7 +293,7 @@ def parity_page(model, info: dict, model_key: tuple, mode: str) -> None:
     except ValueError as exc:
         st.error(f"Cannot read the input: {exc}")
         return
-    trace = vr.run_toy(model, x, mode)
+    trace = vr.run_toy(model, x, mode, run_seed(info))
     pred, target = int(trace.logits.argmax()), vr.parity_target(x)
     st.image(vr.bits_rgb(x, 36), caption="−1 orange · 0 grey · +1 blue", output_format="PNG")
     st.markdown(f"#### Prediction {pred} · target {target} &nbsp; "
@@ -323,7 +328,7 @@ def addition_page(model, info: dict, model_key: tuple, mode: str) -> None:
     except ValueError as exc:
         st.error(f"Cannot read the input: {exc}")
         return
-    trace = vr.run_toy(model, vr.encode_numbers(numbers, D), mode)
+    trace = vr.run_toy(model, vr.encode_numbers(numbers, D), mode, run_seed(info))
     targets = vr.addition_targets(numbers, places)  # (T, P)
     predicted = trace.logits.argmax(-1)  # (T, P)
     right_steps = (predicted == targets).all(-1)
