@@ -15,7 +15,6 @@ import time
 
 import torch
 
-from halting.config import make_config
 from halting.system import HaltingSystem
 
 
@@ -101,7 +100,6 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     common = dict(max_steps=1)
     cases = [
         ("ACT-RNN gru H=128 parity16", dict(task="parity", bits=16, model_type="act_rnn",
@@ -127,7 +125,6 @@ def main() -> None:
     print(f"device: {args.device}, threads: {torch.get_num_threads()}")
     print(f"{'case':<30} {'K':>3} {'ACT ms':>9} {'fixed ms':>9} {'ratio':>6}")
     for name, cfg, B in cases:
-        make_config({**cfg, **common})  # fail early on a bad case
         a, f, K = act_vs_fixed({**cfg, **common}, B, args.repeats, args.device)
         print(f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {a / f:>6.2f}")
     ut_case = dict(task="maze", data_dir="-", model_type="universal_transformer", hidden_size=256,

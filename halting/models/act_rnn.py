@@ -139,12 +139,12 @@ class ACTRNN(nn.Module):
         state = self._init_state(B, inputs)
         outs, step_outs, results = [], [], []
         for t in range(T):
-            x_t = inputs[:, t]
+            x_first, x_rest = self._flag(inputs[:, t], True), self._flag(inputs[:, t], False)
             hs = crit.init_state(torch.ones(B, dtype=torch.bool, device=x.device), mode)
             acc, per_step = None, []
             s = state
             for n in range(1, M + 1):
-                s = self.cell(self._flag(x_t, n == 1), s)
+                s = self.cell(x_first if n == 1 else x_rest, s)
                 h = s[0] if isinstance(s, tuple) else s  # LSTM: halt and read out from h
                 w, hs = crit.step(hs, self._halt_logit(h), n, M)
                 flat = torch.cat(s, -1) if isinstance(s, tuple) else s
