@@ -247,6 +247,16 @@ def test_interrupted_build_leaves_no_folder(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_csv_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("old\n")
+    good = np.full((2, 4), 2, dtype=np.uint8)
+    bad = np.full((2, 4), 9, dtype=np.uint8)  # no character for token 9: fails after the header
+    with pytest.raises(IndexError):
+        maze.write_maze_csv(path, good, bad)
+    assert path.read_text() == "old\n" and list(tmp_path.iterdir()) == [path]
+
+
 def test_existing_output_needs_force(tmp_path):
     root = small_build(tmp_path / "out", seed=1)
     with pytest.raises(FileExistsError, match="--force"):
