@@ -1,5 +1,6 @@
 """Maze-Hard datasets: HRM's format, the canonical rule on the real data, aug8, CSV, loading."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -274,6 +275,8 @@ def test_content_hash_and_manifest(tmp_path):
     assert (manifest["size"], manifest["n_train"], manifest["n_test"]) == (10, 16, 8)
     assert set(manifest["files"]) == {"identifiers.json"} | {f"{s}/{n}" for s in maze.SPLITS for n in
                                       ["dataset.json"] + [f"all__{f}.npy" for f in maze.FIELDS]}
+    assert all(digest == hashlib.sha256((root / rel).read_bytes()).hexdigest()
+               for rel, digest in manifest["files"].items())
     before = maze.content_hash(root)
     assert maze.write_manifest(root, root / "manifest.json")["sha256"] == before  # kept inside: ignored
     assert maze.content_hash(root) == before

@@ -246,8 +246,8 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
     else:
         raise ValueError(f"--source {source!r}: expected 'generate' or 'csv'")
     if subsample_size is not None and subsample_size < len(train[0]):
-        pick = np.random.default_rng([seed, 2]).choice(len(train[0]), subsample_size, replace=False)
-        train = (train[0][np.sort(pick)], train[1][np.sort(pick)])
+        pick = np.sort(np.random.default_rng([seed, 2]).choice(len(train[0]), subsample_size, replace=False))
+        train = (train[0][pick], train[1][pick])
     group = len(DIHEDRAL) if aug else 1
     if aug:
         train = augment_dihedral(train[0], size)
@@ -333,13 +333,21 @@ def maze_stats(inputs: np.ndarray, labels: np.ndarray, size: int) -> dict:
 def content_hash(root: str | os.PathLike) -> str:
     """sha256 over the relative names, sizes and bytes of every file under `root`, except
     hidden ones and a top-level `manifest.json` (a manifest may be kept in the folder)."""
-    digest = hashlib.sha256()
-    for rel, path in _data_files(Path(root)):
+    return _hashes(Path(root))[0]
+
+
+def _hashes(root: Path) -> tuple[str, dict[str, str]]:
+    """`content_hash` of `root` and the sha256 of each file it covers, in one read."""
+    digest, files = hashlib.sha256(), {}
+    for rel, path in _data_files(root):
         digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
+        own = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    return digest.hexdigest()
+                own.update(block)
+        files[rel] = own.hexdigest()
+    return digest.hexdigest(), files
 
 
 def _data_files(root: Path) -> list[tuple[str, Path]]:
@@ -354,8 +362,8 @@ def write_manifest(root: str | os.PathLike, path: str | os.PathLike) -> dict:
     grid size and example counts. Validates both splits first."""
     root, path = Path(root), Path(path)
     splits = {split: load_maze_split(root, split) for split in SPLITS}
-    manifest = {"dataset": root.name, "sha256": content_hash(root),
-                "files": {rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in _data_files(root)},
+    content, files = _hashes(root)
+    manifest = {"dataset": root.name, "sha256": content, "files": files,
                 "size": splits["train"].size, "n_train": len(splits["train"].inputs),
                 "n_test": len(splits["test"].inputs)}
     atomic_write_text(path, json.dumps(manifest, indent=2) + "\n")
