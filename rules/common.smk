@@ -60,7 +60,8 @@ def experiment(wildcards):
     block = config["experiments"][wildcards.experiment]
     if block["task"] != wildcards.task:
         raise ValueError(
-            f"experiment {wildcards.experiment} is a {block['task']} experiment, not {wildcards.task}"
+            f"experiment {wildcards.experiment} is a {block['task']} experiment, not "
+            f"{wildcards.task}: ask for results/{block['task']}/{wildcards.experiment}/..."
         )
     return block
 

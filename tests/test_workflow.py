@@ -10,6 +10,7 @@ import re
 import shlex
 import shutil
 import stat
+import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_lint_has_no_findings_but_the_software_deployment_one(wf: Path):
 
 def test_snakefmt_check_is_clean():
     files = ["Snakefile", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rules").glob("*.smk"))]
-    proc = __import__("subprocess").run(
+    proc = subprocess.run(
         [str(Path(sys.executable).parent / "snakefmt"), "--check", *files],
         cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -194,6 +195,20 @@ def test_config_typo_fails_before_any_job_naming_the_key(wf: Path, overlay: dict
                      "typo.yaml", check=False)
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("target, messages", [
+    ("results/parity/maze_act_rnn/seed0/final.ckpt",
+     ["experiment maze_act_rnn is a maze experiment, not parity", "results/maze/maze_act_rnn/"]),
+    ("data/maze-30x30-hard-1k-csv/manifest.json",  # a CSV dataset needs its two CSV files
+     ["data/raw/maze-30x30-hard-1k/train.csv", "data/raw/maze-30x30-hard-1k/test.csv"]),
+])
+def test_target_that_cannot_be_built_fails_naming_the_fix(wf: Path, target: str,
+                                                          messages: list[str]):
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", target, check=False)
+    assert proc.returncode != 0
+    for message in messages:
+        assert message in proc.stderr + proc.stdout, proc.stderr[-3000:]
 
 
 # --- the sbatch line of a training job ------------------------------------------------------------
