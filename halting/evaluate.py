@@ -357,7 +357,7 @@ def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = No
     """
     from halting import load_model
     from halting.checkpoint import CorruptCheckpoint
-    from halting.system import HEADLINE
+    from halting.config import HEADLINE
 
     dev = resolve_device(device)
     try:

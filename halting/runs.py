@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from halting.config import HEADLINE
+
 TASK_ORDER = ("maze", "parity", "addition")
 CRITERIA = ("act", "pondernet", "fixed")  # display order
-HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
 EVAL_MODES = ("learned", "max_steps")
 PER_EXAMPLE_COLUMNS = ("example_id", "mode", "difficulty", "correct", "steps_mean")

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from halting import metrics
-from halting.config import HEADLINE, ExperimentConfig, make_config  # noqa: F401 (re-exported)
+from halting.config import ExperimentConfig, make_config
 from halting.criteria import HaltingOutput
 from halting.models import build_model
 

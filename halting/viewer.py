@@ -21,7 +21,7 @@ import streamlit as st
 import halting
 from halting import viewer_render as vr
 from halting.data import toy
-from halting.system import HEADLINE
+from halting.config import HEADLINE
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
