@@ -22,7 +22,8 @@ from halting.data import toy
 from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, WALL, bfs_parents, canonical_label
 from halting.data.grid import shortest_path_moves
 from halting.models import build_model
-from halting.system import HEADLINE, HaltingSystem
+from halting.config import HEADLINE
+from halting.system import HaltingSystem
 
 MAZE_SIDE = 6
 TASK_KEYS = {"maze": {"exact_accuracy", "accuracy", "path_f1", "valid_optimal_rate"},
