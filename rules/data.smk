@@ -12,6 +12,8 @@ rule build_dataset:
         test=directory("data/{dataset}/test"),
     log:
         "logs/build_dataset/{dataset}.log",
+    conda:
+        "../envs/halting.yaml"
     params:
         spec=dataset_spec,
     script:

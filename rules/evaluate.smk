@@ -14,6 +14,8 @@ rule evaluate:
         "logs/evaluate/{task}/{experiment}/seed{seed}.benchmark.tsv"
     wildcard_constraints:
         task="parity|addition",
+    conda:
+        "../envs/halting.yaml"
     params:
         data_dir=data_dir,
         code_version=CODE_VERSION,

@@ -8,6 +8,8 @@ rule figures:
         directory("results/figures"),
     log:
         "logs/figures.log",
+    conda:
+        "../envs/halting.yaml"
     params:
         run_dirs=all_run_dirs(),
     script:
@@ -24,6 +26,8 @@ rule summary:
         tex="results/summary.tex",
     log:
         "logs/summary.log",
+    conda:
+        "../envs/halting.yaml"
     params:
         run_dirs=all_run_dirs(),
     script:

@@ -13,6 +13,8 @@ rule train:
         "logs/train/{task}/{experiment}/seed{seed}.log",
     benchmark:
         "logs/train/{task}/{experiment}/seed{seed}.benchmark.tsv"
+    conda:
+        "../envs/halting.yaml"
     params:
         config_json=train_config_json,
         code_version=CODE_VERSION,

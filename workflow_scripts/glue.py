@@ -5,7 +5,12 @@ import os
 import sys
 from pathlib import Path
 
-from halting.io import atomic_write_text
+# The repository root (the workflow's base folder) first on sys.path, so that the scripts import
+# this checkout's `halting` also where it is not installed (`--sdm conda`, envs/halting.yaml).
+# Snakemake's script preamble appends that folder too, but last, after any installed copy.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from halting.io import atomic_write_text  # noqa: E402
 
 
 def log_to(path):

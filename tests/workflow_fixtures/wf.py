@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent
-WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "schemas", "config.yaml", "profiles", "presets")
+WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "envs", "schemas", "config.yaml", "profiles",
+            "presets")
 TINY = ["--profile", "profiles/local", "--configfile", "tiny.yaml", "--replace-workflow-config"]
 SLURM_ENV = {"HALTING_SLURM_ACCOUNT": "acct42", "HALTING_MAIL_USER": "me@example.org"}
 
