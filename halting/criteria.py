@@ -4,16 +4,20 @@ Every backbone runs the same loop over ponder steps n = 1..M:
 
     state = criterion.init_state(unit_mask, mode)
     for n in 1..M:
-        s_n = cell(...)                                  # new recurrent state
-        w_n, state = criterion.step(state, halt_logit(s_n), n, M)
-        acc = accumulate(acc, s_n, w_n, update)          # mean-field state / output
-        if not criterion.running(state).any(): break
-    steps, remainder, cost, p, halt_prob = criterion.finish(state)
+        s_n = cell(...)                                            # new recurrent state
+        if not criterion.keep_going(state, halt_logit(s_n), n, M): break
+    r = criterion.finish(state, halt_logits, states, M, update)
+    # halt_logits (*U, K) and the states s^n (*U, ...) of the K steps run; r["state"] is the
+    # mean-field state sum_n p^n s^n, r["p"], r["steps"], r["cost"], ... the halting numbers
+
+The halting *decisions* (N, or PonderNet's sampled step) are taken in the loop on detached
+values: they are constants for the gradient. Everything differentiable (p^n, R, the penalty)
+is computed once by `finish`, vectorised over the K steps run.
 
 A "unit" is whatever halts on its own: a sample (ACT-RNN) or a position (Universal Transformer);
 unit tensors have any shape U, e.g. (B,) or (B, L). Units that are padding (unit_mask False) are
 halted from the start, get zero weight, zero steps and zero cost. A halted unit's weight is 0
-from then on, so its accumulated state never changes again.
+from then on, so its mean-field state never changes again.
 
 `mode` is "train" (PonderNet: all M steps, weights p_n), "eval" (PonderNet: halt at a sampled or
 median step) or "max" (every criterion: run all M steps and read out step M, the max-steps
@@ -34,7 +38,8 @@ class HaltingOutput:
     """What every model returns, in training and evaluation alike."""
 
     logits: Tensor  # task shaped: parity (B, 2), addition (B, T, P, 11), maze (B, L, 6)
-    p: Tensor  # (B, U, M) halting distribution p^n (ACT: mean-field weights), sums to 1 over M
+    p: Tensor  # (B, U, M) halting distribution p^n, sums to 1 over M (ACT: the mean-field
+    # weights, detached: the loss reaches them through the state and rho)
     halt_prob: Tensor  # (B, U, M) h^n (ACT) / lambda_n (PonderNet); 0 beyond the steps run
     steps: Tensor  # (B, U) ponder steps: N (ACT), halting step (PonderNet eval), E[n] (train), M
     remainder: Tensor  # (B, U) R (ACT); 0 for the other criteria
@@ -49,20 +54,35 @@ class HaltingOutput:
         return (self.p * n).sum(-1)
 
 
-def accumulate(acc: Tensor | None, s_n: Tensor, w_n: Tensor, update: str = "weighted") -> Tensor:
-    """Mean-field update of the accumulated state (Graves eq. 7): acc + w_n s_n.
+def mix(states: Tensor | list[Tensor], weights: Tensor | None, update: str = "weighted") -> Tensor:
+    """Mean-field state of the K steps run (Graves eq. 7): sum_n w_n s^n.
 
-    `update="interpolate"` is tensor2tensor's "basic" UT ACT: w_n s_n + (1 - w_n) acc.
-    `w_n` has the unit shape U; `s_n` is (*U, ...) and broadcasts over the trailing dims.
+    `states`: s^1..s^K stacked (K, *U, ...) or as a list; `weights` (*U, K), broadcast over the
+    trailing dims; None reads out s^K (fixed depth, max mode). `update="interpolate"` is
+    tensor2tensor's "basic" UT ACT, acc_n = w_n s^n + (1 - w_n) acc_{n-1} from acc_0 = 0, i.e.
+    the weights w_n prod_{j>n} (1 - w_j).
     """
-    w = w_n.reshape(w_n.shape + (1,) * (s_n.dim() - w_n.dim()))
-    if acc is None:
-        acc = torch.zeros_like(s_n)
-    if update == "weighted":
-        return acc + w * s_n
+    if weights is None:
+        return states[-1]
     if update == "interpolate":
-        return w * s_n + (1.0 - w) * acc
-    raise ValueError(f"unknown update {update!r}: expected 'weighted' or 'interpolate'")
+        kept = torch.cumprod((1.0 - weights).flip(-1), -1).flip(-1)  # prod_{j>=n} (1 - w_j)
+        weights = weights * torch.cat([kept[..., 1:], torch.ones_like(kept[..., :1])], -1)
+    elif update != "weighted":
+        raise ValueError(f"unknown update {update!r}: expected 'weighted' or 'interpolate'")
+    stacked = states if isinstance(states, Tensor) else torch.stack(states)  # (K, *U, ...)
+    return (_to_steps_first(weights, stacked.dim()) * stacked).sum(0)
+
+
+def _to_steps_first(weights: Tensor, dim: int) -> Tensor:
+    """(*U, K) weights -> (K, *U, 1, ...) with `dim` dims, to broadcast over stacked states."""
+    w = weights.movedim(-1, 0)
+    return w.reshape(w.shape + (1,) * (dim - w.dim()))
+
+
+def _one_hot_weights(at: Tensor, K: int, mask: Tensor, dtype) -> Tensor:
+    """(*U, K) weights 1 at step `at` (1-based, (*U,)) for real units, 0 elsewhere."""
+    n = torch.arange(1, K + 1, device=mask.device)
+    return ((n == at.unsqueeze(-1)) & mask.unsqueeze(-1)).to(dtype)
 
 
 class ACT:
@@ -78,48 +98,111 @@ class ACT:
 
     def __init__(self, eps: float = 0.01):
         self.eps = eps
+        self._thresholds: dict = {}
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
-        zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
-        return {"mode": mode, "cum": zeros, "running": unit_mask.clone(), "mask": unit_mask,
-                "ran": [], "p": [], "h": []}
+        # padding units start with a full halting sum: halted before step 1
+        return {"mode": mode, "mask": unit_mask, "cum": (~unit_mask).float(), "sums": []}
 
-    def step(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> tuple[Tensor, dict]:
-        """Weight p^n of ponder step n (1-based) for every unit; `halt_logit` has shape U."""
-        h = torch.sigmoid(halt_logit)  # (U,) h^n, from the updated state s^n
-        running, cum = state["running"], state["cum"]  # cum = sum_{i<n} h^i
-        new_cum = cum + h
-        reach = torch.ones_like(running) if n >= limit else new_cum >= 1.0 - self.eps
-        halt_now = running & reach  # the sum including h^n is counted once, here
-        # p^n = R = 1 - sum_{n<N} h^n at the halting step, h^n before it, 0 after
-        p_n = torch.where(halt_now, 1.0 - cum, h * running)
-        state["cum"] = torch.where(reach, cum, new_cum)
-        state["running"] = running ^ halt_now  # halt_now is a subset of running
-        state["ran"].append(running)
-        state["p"].append(p_n)
-        state["h"].append(h)
-        if state["mode"] == "max":  # read out step M whatever the halting unit says
-            return state["mask"].to(h.dtype) * (1.0 if n >= limit else 0.0), state
-        return p_n, state
+    @torch.no_grad()
+    def keep_going(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> bool:
+        """Halting decision after ponder step n (1-based): does any unit run step n + 1?
 
-    def running(self, state: dict) -> Tensor:
-        if state["mode"] == "max":
-            return state["mask"]  # keep going to M
-        return state["running"]
+        h^n > 0, so the sum only grows: a unit runs step n + 1 iff sum_{i<=n} h^i < 1 - eps.
+        """
+        if n >= limit:
+            return False
+        state["cum"] = state["cum"] + torch.sigmoid(halt_logit)  # sum_{i<=n} h^i, counted once
+        state["sums"].append(state["cum"])
+        return state["mode"] == "max" or state["cum"].min().item() < self._threshold(state["cum"])
 
-    def finish(self, state: dict, limit: int) -> dict:
-        """steps N, remainder R = p^N, per-unit cost rho = N + R, p and h stacked to (*U, M)."""
-        p = _stack(state["p"], limit)
-        N = torch.stack(state["ran"], -1).sum(-1).to(p.dtype)  # (U,) steps the learned halting took
-        n = torch.arange(1, limit + 1, device=p.device)
-        h = _stack(state["h"], limit) * (n <= N.unsqueeze(-1))  # h^n of the steps taken
-        remainder = p.gather(-1, (N.long() - 1).clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        remainder = remainder * state["mask"]
+    def _threshold(self, like: Tensor) -> float:
+        """1 - eps rounded to the sums' dtype, so that the loop's test and `finish`'s agree."""
+        if like.dtype not in self._thresholds:
+            self._thresholds[like.dtype] = torch.tensor(1.0 - self.eps, dtype=like.dtype).item()
+        return self._thresholds[like.dtype]
+
+    def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
+               update: str = "weighted") -> dict:
+        """From the logits (*U, K) and the states s^n (*U, ...) of the K steps run: the
+        mean-field state sum_n p^n s^n, steps N, remainder R = p^N, per-unit cost rho = N + R,
+        and p, h padded to (*U, M) (detached: reported only)."""
+        K, maskf = halt_logits.shape[-1], state["mask"].to(halt_logits.dtype)
+        N = maskf  # (*U,) N = 1 + #{n < K : sum_{i<=n} h^i < 1 - eps}
+        if K > 1:
+            sums = torch.stack(state["sums"][: K - 1], -1)  # (*U, K - 1)
+            N = maskf * (1 + (sums < self._threshold(sums)).sum(-1))
         steps = N
-        if state["mode"] == "max":  # N and R of the learned halting are still reported
-            steps = state["mask"].to(p.dtype) * limit
-        return {"steps": steps, "remainder": remainder, "cost": N + remainder, "p": p,
-                "halt_prob": h}
+        if state["mode"] == "max":  # read out step M; N and R of the learned halting reported
+            p, R, h_run = act_weights(halt_logits, N, maskf)
+            steps, mean_field, cost = maskf * float(limit), states[-1], N + R
+        elif update == "weighted":
+            mean_field, p, cost, h_run = _ACTMeanField.apply(halt_logits, N, maskf, *states)
+            R = cost.detach() - N
+        else:
+            p, R, h_run = act_weights(halt_logits, N, maskf)
+            mean_field, cost = mix(states, p, update), N + R
+        return {"state": mean_field, "steps": steps, "remainder": R, "cost": cost,
+                "p": _pad(p.detach(), limit), "halt_prob": _pad(h_run, limit)}
+
+
+def act_weights(halt_logits: Tensor, N: Tensor, maskf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """ACT's weights from logits (*U, K) and steps N (*U,): h^n = sigmoid(logit),
+    R = m (1 - sum_{n<N} h^n), p^n = h^n [n < N] + R [n = N] (m = 0 for padding units).
+    Differentiable through R and h^n, n < N; returns p, R and h^n of the steps run, n <= N
+    (detached, reported only)."""
+    h = torch.sigmoid(halt_logits)  # (*U, K) h^n
+    n = torch.arange(1, h.shape[-1] + 1, device=h.device)
+    before, at_N = n < N.unsqueeze(-1), n == N.unsqueeze(-1)
+    p_before = torch.where(before, h, 0.0)
+    R = (1.0 - p_before.sum(-1)) * maskf  # (*U,); h^N gets no gradient
+    p = torch.where(at_N, R.unsqueeze(-1), p_before)
+    return p, R, h.detach() * (before | at_N)
+
+
+class _ACTMeanField(torch.autograd.Function):
+    """`act_weights`, the mean-field state s = sum_n p^n s^n and the cost rho = N + R as one
+    autograd node (the train step's hot path: on a CPU, ~15 small autograd nodes cost more
+    than the maths). Returns s, p, rho and the reported h^n (n <= N, no gradient).
+
+    Backward, N a constant: g_s^n = p^n g_s; g_p^n += <g_s, s^n>; g_R = g_rho; then
+    dL/dh^n = [n < N] (g_p^n - m (g_p^N + g_R)) and dL/dlogit^n = dL/dh^n h^n (1 - h^n).
+    tests/test_criteria.py checks it against `act_weights` + `mix` under autograd."""
+
+    @staticmethod
+    def forward(ctx, halt_logits: Tensor, N: Tensor, maskf: Tensor, *states: Tensor):
+        h = torch.sigmoid(halt_logits)  # (*U, K)
+        n = torch.arange(1, h.shape[-1] + 1, device=h.device)
+        before, at_N = n < N.unsqueeze(-1), n == N.unsqueeze(-1)
+        p = h * before
+        R = (1.0 - p.sum(-1)) * maskf
+        p = torch.where(at_N, R.unsqueeze(-1), p)
+        mean_field = torch.zeros_like(states[0])
+        for k, s_k in enumerate(states):  # sum_n p^n s^n without a (K, *U, ...) temporary
+            mean_field.addcmul_(_to_trailing(p[..., k], s_k.dim()), s_k)
+        # save the output p itself, never a view of it: a saved view of an output keeps
+        # the output, and so this node and the whole graph, alive forever (a C++ cycle)
+        ctx.save_for_backward(h, before, at_N, maskf, p, *states)
+        h_run = h * (before | at_N)
+        ctx.mark_non_differentiable(h_run)
+        return mean_field, p, N + R, h_run
+
+    @staticmethod
+    def backward(ctx, g_state: Tensor, g_p: Tensor, g_cost: Tensor, _g_h):
+        h, before, at_N, maskf, p, *states = ctx.saved_tensors
+        g_states, inner = [], []
+        for k, s_k in enumerate(states):
+            g_states.append(_to_trailing(p[..., k], s_k.dim()) * g_state)  # g_s^n = p^n g_s
+            inner.append((s_k * g_state).flatten(p.dim() - 1).sum(-1))  # <g_s, s^n>, (*U,)
+        g_p = g_p + torch.stack(inner, -1)  # (*U, K)
+        g_last = ((g_p * at_N).sum(-1) + g_cost) * maskf  # (*U,) g_p^N + g_R
+        g_h = torch.where(before, g_p - g_last.unsqueeze(-1), 0.0)
+        return (g_h * h * (1.0 - h), None, None, *g_states)
+
+
+def _to_trailing(w: Tensor, dim: int) -> Tensor:
+    """(*U,) -> (*U, 1, ...) with `dim` dims, to broadcast over a state (*U, ...)."""
+    return w.reshape(w.shape + (1,) * (dim - w.dim()))
 
 
 class PonderNet:
@@ -142,58 +225,56 @@ class PonderNet:
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
         return {"mode": mode, "log_unhalted": zeros, "cum": zeros, "mask": unit_mask,
-                "halted": ~unit_mask, "halt_step": zeros, "p": [], "log_p": [], "lam": []}
+                "halted": ~unit_mask, "halt_step": zeros}
 
-    def step(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> tuple[Tensor, dict]:
-        # In log space: p_n underflows to 0 once lambda saturates, and d(p log p)/dp = log p + 1
-        # is then -inf (NaN gradients in the KL); log p_n stays finite for finite logits.
-        if n >= limit:  # leftover mass on step M: lambda_M = 1
-            log_lam, lam = torch.zeros_like(halt_logit), torch.ones_like(halt_logit)
-        else:
-            log_lam, lam = F.logsigmoid(halt_logit), torch.sigmoid(halt_logit)  # (U,) lambda_n
-        log_p = state["log_unhalted"] + log_lam  # log lambda_n + sum_{j<n} log(1 - lambda_j)
-        p_n = torch.exp(log_p) * state["mask"]
-        if n < limit:
-            state["log_unhalted"] = state["log_unhalted"] + F.logsigmoid(-halt_logit)
-        state["cum"] = state["cum"] + p_n
-        state["p"].append(p_n)
-        state["log_p"].append(log_p)
-        state["lam"].append(lam * state["mask"])
-        mode = state["mode"]
-        if mode == "train":
-            return p_n, state
-        if mode == "max":
-            return torch.full_like(lam, 1.0 if n >= limit else 0.0) * state["mask"], state
+    @torch.no_grad()
+    def keep_going(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> bool:
+        """Training and max mode run all M steps; evaluation halts each unit at a sampled step
+        (Bernoulli(lambda_n)) or where sum_{i<=n} p_i first reaches 0.5 (median)."""
+        if state["mode"] != "eval":
+            return n < limit
+        lam = torch.sigmoid(halt_logit) if n < limit else torch.ones_like(halt_logit)
+        state["cum"] = state["cum"] + torch.exp(state["log_unhalted"]) * lam  # + p_n
+        state["log_unhalted"] = state["log_unhalted"] + F.logsigmoid(-halt_logit)
         if self.eval_halting == "sample":
-            stop = torch.bernoulli(lam.detach()).bool()
+            stop = torch.bernoulli(lam).bool()
         else:
             stop = state["cum"] >= 0.5
         halt_now = ~state["halted"] & (stop | (n >= limit))
         state["halted"] = state["halted"] | halt_now
-        state["halt_step"] = torch.where(halt_now, torch.full_like(lam, float(n)),
-                                         state["halt_step"])
-        return halt_now.to(lam.dtype), state
+        state["halt_step"] = torch.where(halt_now, float(n), state["halt_step"])
+        return n < limit and not bool(state["halted"].all())
 
-    def running(self, state: dict) -> Tensor:
-        return ~state["halted"] if state["mode"] == "eval" else state["mask"]
-
-    def finish(self, state: dict, limit: int) -> dict:
-        p, log_p = _stack(state["p"], limit), _stack(state["log_p"], limit)
-        n_run = len(state["p"])
-        mask = state["mask"].to(p.dtype)
-        if n_run < limit:  # eval stopped early: the unseen mass sits on the last step run
-            p[..., n_run - 1] += torch.exp(state["log_unhalted"]) * mask
-            log_p[..., n_run - 1] = torch.log(p[..., n_run - 1].clamp_min(1e-30))
-        kl = kl_to_geometric(p, self.lambda_p, log_p=log_p) * mask
-        n = torch.arange(1, limit + 1, device=p.device, dtype=p.dtype)
-        if state["mode"] == "eval":
+    def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
+               update: str = "weighted") -> dict:
+        """p_n in log space (finite gradients when lambda saturates) from the logits of the K
+        steps run (*U, K); evaluation that stopped at K < M puts the unseen mass on step K."""
+        logit = halt_logits  # (*U, K)
+        K, mask = logit.shape[-1], state["mask"]
+        last = torch.arange(K, device=logit.device) == K - 1  # lambda = 1 on the last step run
+        # In log space: p_n underflows to 0 once lambda saturates, and d(p log p)/dp = log p + 1
+        # is then -inf (NaN gradients in the KL); log p_n stays finite for finite logits.
+        log_lam = torch.where(last, 0.0, F.logsigmoid(logit))
+        log_stay = F.logsigmoid(-logit)  # log(1 - lambda_j)
+        log_p = log_lam + torch.cumsum(log_stay, -1) - log_stay  # + sum_{j<n} log(1 - lambda_j)
+        p = torch.exp(log_p) * mask.unsqueeze(-1)
+        p_full, log_p_full = _pad(p, limit), _pad(log_p, limit)
+        kl = kl_to_geometric(p_full, self.lambda_p, log_p=log_p_full) * mask
+        lam = torch.sigmoid(logit.detach()) * mask.unsqueeze(-1)
+        if K == limit:
+            lam[..., -1] = mask.to(lam.dtype)  # lambda_M = 1
+        mode, maskf = state["mode"], mask.to(p.dtype)
+        if mode == "eval":
             steps = state["halt_step"]
-        elif state["mode"] == "max":
-            steps = torch.full_like(mask, float(limit)) * mask
+            weights = _one_hot_weights(steps, K, mask, p.dtype)
+        elif mode == "max":
+            steps, weights = maskf * float(limit), None
         else:
-            steps = (p * n).sum(-1)
-        return {"steps": steps, "remainder": torch.zeros_like(steps), "cost": kl, "p": p,
-                "halt_prob": _stack(state["lam"], limit)}
+            steps = (p * torch.arange(1, K + 1, device=p.device, dtype=p.dtype)).sum(-1)
+            weights = p
+        return {"state": mix(states, weights, update), "steps": steps,
+                "remainder": torch.zeros_like(maskf), "cost": kl, "p": p_full,
+                "halt_prob": _pad(lam, limit)}
 
 
 class FixedDepth:
@@ -203,22 +284,18 @@ class FixedDepth:
     needs_step_outputs = False
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
-        return {"mask": unit_mask, "n": 0}
+        return {"mask": unit_mask}
 
-    def step(self, state: dict, halt_logit: Tensor | None, n: int, limit: int):
-        state["n"] = n
-        w = torch.full(state["mask"].shape, 1.0 if n >= limit else 0.0,
-                       device=state["mask"].device)
-        return w * state["mask"], state
+    def keep_going(self, state: dict, halt_logit: Tensor | None, n: int, limit: int) -> bool:
+        return n < limit
 
-    def running(self, state: dict) -> Tensor:
-        return state["mask"]
-
-    def finish(self, state: dict, limit: int) -> dict:
+    def finish(self, state: dict, halt_logits: Tensor | None, states, limit: int,
+               update: str = "weighted") -> dict:
+        """The output is s^M; p is one-hot at M."""
         mask = state["mask"].float()
         p = torch.zeros(mask.shape + (limit,), device=mask.device)
         p[..., limit - 1] = mask
-        return {"steps": mask * limit, "remainder": torch.zeros_like(mask),
+        return {"state": states[-1], "steps": mask * limit, "remainder": torch.zeros_like(mask),
                 "cost": torch.zeros_like(mask), "p": p, "halt_prob": torch.zeros_like(p)}
 
 
@@ -242,12 +319,10 @@ def kl_to_geometric(p: Tensor, lambda_p: float, log_p: Tensor | None = None) -> 
     return (p * (log_p - log_q)).sum(-1)
 
 
-def _stack(values: list[Tensor], limit: int) -> Tensor:
-    """Stack per-step unit tensors to (*U, M), zero-padded beyond the steps run."""
-    out = torch.stack(values, dim=-1)
-    if out.shape[-1] < limit:
-        out = torch.nn.functional.pad(out, (0, limit - out.shape[-1]))
-    return out
+def _pad(values: Tensor, limit: int) -> Tensor:
+    """(*U, K) per-step values zero-padded to (*U, M) beyond the K steps run."""
+    K = values.shape[-1]
+    return values if K == limit else F.pad(values, (0, limit - K))
 
 
 def build_criterion(name: str, *, act_eps: float = 0.01, lambda_p: float = 0.2,

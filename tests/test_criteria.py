@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from halting.criteria import (ACT, FixedDepth, PonderNet, accumulate, kl_to_geometric,
-                              truncated_geometric)
+from halting.criteria import ACT, FixedDepth, PonderNet, kl_to_geometric, mix, truncated_geometric
 
 
 def logit(p: float) -> float:
@@ -14,18 +13,22 @@ def logit(p: float) -> float:
 
 
 def run(criterion, hs, limit, mode="train", mask=None, states=None):
-    """Feed halting probabilities hs[n] (each (U,)) through a criterion; return weights + finish."""
+    """Feed halting probabilities hs[n] (each (U,)) through a criterion's loop as a backbone
+    does; return the mean-field weights of the steps run (U, K), finish's dict and the
+    mean-field state of `states` (default: one-hot vectors, which read the weights out)."""
     mask = torch.ones(hs[0].shape, dtype=torch.bool) if mask is None else mask
     st = criterion.init_state(mask, mode)
-    ws, acc = [], None
+    logits = []
     for n, h in enumerate(hs, start=1):
-        w, st = criterion.step(st, torch.logit(h) if h is not None else None, n, limit)
-        ws.append(w)
-        if states is not None:
-            acc = accumulate(acc, states[n - 1], w)
-        if not bool(criterion.running(st).any()):
+        logits.append(torch.logit(h) if h is not None else None)
+        if not criterion.keep_going(st, logits[-1], n, limit):
             break
-    return torch.stack(ws, -1), criterion.finish(st, limit), acc
+    K = len(logits)
+    eye = [torch.eye(K)[n].expand(*mask.shape, K) for n in range(K)]  # s^n = e_n: state = w
+    halt_logits = torch.stack(logits, -1) if hs[0] is not None else None
+    r = criterion.finish(st, halt_logits, eye, limit)
+    acc = None if states is None else criterion.finish(st, halt_logits, states[:K], limit)["state"]
+    return r["state"], r, acc
 
 
 def test_act_three_step_hand_example():
@@ -63,11 +66,11 @@ def test_act_forced_halt_at_limit_sums_to_one():
 
 def test_act_gradient_flows_through_remainder_not_last_h():
     h = torch.tensor([0.3, 0.5, 0.4], requires_grad=True)
-    st = ACT(0.01).init_state(torch.ones(1, dtype=torch.bool))
     act = ACT(0.01)
-    for n in range(3):
-        _, st = act.step(st, torch.logit(h[n : n + 1]), n + 1, 5)
-    r = act.finish(st, 5)
+    st = act.init_state(torch.ones(1, dtype=torch.bool))
+    logits = [torch.logit(h[n : n + 1]) for n in range(3)]
+    assert [act.keep_going(st, logits[n], n + 1, 5) for n in range(3)] == [True, True, False]
+    r = act.finish(st, torch.stack(logits, -1), [torch.zeros(1, 2)] * 3, 5)
     r["cost"].sum().backward()  # rho = N + R = N + 1 - h1 - h2
     torch.testing.assert_close(h.grad, torch.tensor([-1.0, -1.0, 0.0]))
 
@@ -142,11 +145,25 @@ def test_fixed_depth_one_hot_at_k():
 
 
 def test_interpolate_update_is_t2t_basic():
-    acc = accumulate(None, torch.tensor([[2.0]]), torch.tensor([0.25]), "interpolate")
-    acc = accumulate(acc, torch.tensor([[4.0]]), torch.tensor([0.5]), "interpolate")
+    # acc_1 = 0.25 * 2 = 0.5; acc_2 = 0.5 * 4 + 0.5 * acc_1 = 2.25
+    states = [torch.tensor([[2.0]]), torch.tensor([[4.0]])]
+    acc = mix(states, torch.tensor([[0.25, 0.5]]), "interpolate")
     torch.testing.assert_close(acc, torch.tensor([[0.5 * 4 + 0.5 * 0.5]]))
-    acc2 = accumulate(acc, torch.tensor([[100.0]]), torch.tensor([0.0]), "interpolate")
+    acc2 = mix(states + [torch.tensor([[100.0]])], torch.tensor([[0.25, 0.5, 0.0]]), "interpolate")
     torch.testing.assert_close(acc2, acc)  # a halted position (w = 0) is unchanged
+    # w = 1 forgets everything before (cumprod through a zero factor)
+    acc3 = mix(states, torch.tensor([[0.25, 1.0]]), "interpolate")
+    torch.testing.assert_close(acc3, torch.tensor([[4.0]]))
+
+
+def test_weighted_mix_is_graves_mean_field_sum():
+    # U = (2,), states (U, 3): sum_n w_n s^n per unit; None reads out the last step
+    states = [torch.full((2, 3), 1.0), torch.full((2, 3), 2.0), torch.full((2, 3), 3.0)]
+    w = torch.tensor([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    torch.testing.assert_close(mix(states, w), torch.tensor([[2.3] * 3, [1.0] * 3]))
+    assert mix(states, None) is states[-1]
+    with pytest.raises(ValueError, match="update"):
+        mix(states, w, "average")
 
 
 def test_pondernet_gradient_stays_finite_when_lambda_saturates():
@@ -155,11 +172,50 @@ def test_pondernet_gradient_stays_finite_when_lambda_saturates():
     logits = torch.tensor([[200.0], [3.0], [-1.0]], requires_grad=True)
     crit = PonderNet(lambda_p=0.2)
     st = crit.init_state(torch.ones(1, dtype=torch.bool))
-    for n in range(3):
-        _, st = crit.step(st, logits[n], n + 1, 3)
-    r = crit.finish(st, 3)
+    assert [crit.keep_going(st, logits[n], n + 1, 3) for n in range(3)] == [True, True, False]
+    r = crit.finish(st, logits.T, [torch.zeros(1, 2)] * 3, 3)
     assert r["p"][0, 1] == 0 and torch.isfinite(r["cost"]).all()
     r["cost"].sum().backward()
     assert torch.isfinite(logits.grad).all()
     q = truncated_geometric(0.2, 3)
     assert r["cost"].item() == pytest.approx(-math.log(q[0].item()), rel=1e-5)  # KL(delta_1 || q)
+
+
+def _fused_and_reference(logits, N, maskf, states):
+    """The fused ACT node and the same maths in plain autograd ops (act_weights + mix)."""
+    from halting.criteria import _ACTMeanField, act_weights
+
+    fused = _ACTMeanField.apply(logits, N, maskf, *states)[:3]
+    p, R, _ = act_weights(logits, N, maskf)
+    return fused, (mix(states, p), p, N + R)
+
+
+def test_fused_act_mean_field_matches_autograd_reference():
+    # U = (4,): units halting at N = 1, 2, 4 (forced at M = K) and one padding unit; K = 4
+    torch.manual_seed(0)
+    logits = torch.randn(4, 4, dtype=torch.float64, requires_grad=True)
+    states = [torch.randn(4, 3, dtype=torch.float64, requires_grad=True) for _ in range(4)]
+    N = torch.tensor([1.0, 2.0, 4.0, 0.0], dtype=torch.float64)
+    maskf = torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=torch.float64)
+    fused, ref = _fused_and_reference(logits, N, maskf, states)
+    upstream = [torch.randn_like(t) for t in ref]
+    for a, b in zip(fused, ref):  # mean-field state, p, rho
+        torch.testing.assert_close(a, b)
+    grads = [torch.autograd.grad(outs, [logits, *states], upstream) for outs in (fused, ref)]
+    for g_fused, g_ref in zip(*grads):
+        torch.testing.assert_close(g_fused, g_ref)
+    assert grads[0][0][0].abs().sum() == 0  # N = 1: h^1 gets no gradient (R = 1 carries none)
+    assert grads[0][0][1, 1:].abs().sum() == 0  # N = 2: nothing for h^2 and later
+    assert grads[0][0][3].abs().sum() == 0 and grads[0][4][3].abs().sum() == 0  # padding
+
+
+def test_fused_act_mean_field_passes_gradcheck():
+    from halting.criteria import _ACTMeanField
+
+    torch.manual_seed(1)
+    logits = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    states = [torch.randn(3, 2, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    N = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
+    maskf = torch.ones(3, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda lg, *s: _ACTMeanField.apply(lg, N, maskf, *s)[:3], (logits, *states))

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from halting.criteria import HaltingOutput, accumulate, build_criterion
+from halting.criteria import HaltingOutput, build_criterion
+from halting.models.halting_unit import decision_logit, step_logits
 
 MAZE_EMBED = 8  # token embedding width of the maze encoders
 
@@ -101,13 +102,6 @@ class ACTRNN(nn.Module):
             return e.transpose(1, 2).reshape(x.shape[0], 1, MAZE_EMBED, S, S)
         return self.encode(e.flatten(1)).unsqueeze(1)  # (B, 1, H)
 
-    def _halt_logit(self, h: Tensor) -> Tensor | None:
-        if self.halt is None:
-            return None
-        if self.conv:
-            h = h.mean(dim=(2, 3))  # (B, H): halting per puzzle from the pooled state
-        return self.halt(h).squeeze(-1)  # (B,)
-
     def _init_state(self, B: int, like: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         H = self.cfg.hidden_size
         if self.conv:
@@ -141,20 +135,23 @@ class ACTRNN(nn.Module):
         for t in range(T):
             x_first, x_rest = self._flag(inputs[:, t], True), self._flag(inputs[:, t], False)
             hs = crit.init_state(torch.ones(B, dtype=torch.bool, device=x.device), mode)
-            acc, per_step = None, []
+            states, per_step, halt_in, logits = [], [], [], []
             s = state
             for n in range(1, M + 1):
                 s = self.cell(x_first if n == 1 else x_rest, s)
                 h = s[0] if isinstance(s, tuple) else s  # LSTM: halt and read out from h
-                w, hs = crit.step(hs, self._halt_logit(h), n, M)
-                flat = torch.cat(s, -1) if isinstance(s, tuple) else s
-                acc = accumulate(acc, flat, w)  # mean-field state (h and c)
+                states.append(torch.cat(s, -1) if isinstance(s, tuple) else s)  # h and c
                 if keep_steps:
                     per_step.append(self._readout(h))
-                if not bool(crit.running(hs).any()):
+                if self.halt is not None:
+                    halt_in.append(h.mean(dim=(2, 3)) if self.conv else h)  # conv: per puzzle
+                    logits.append(decision_logit(self.halt, halt_in[-1]))  # (B,)
+                if not crit.keep_going(hs, logits[-1] if logits else None, n, M):
                     break
-            results.append(crit.finish(hs, M))
-            state = acc.chunk(2, -1) if self.cfg.rnn_cell_type == "lstm" and not self.conv else acc
+            halt_logits = step_logits(logits, halt_in, self.halt) if logits else None  # (B, K)
+            r = crit.finish(hs, halt_logits, states, M)
+            state = r["state"].chunk(2, -1) if isinstance(s, tuple) else r["state"]
+            results.append(r)
             h_t = state[0] if isinstance(state, tuple) else state
             outs.append(self._readout(h_t))
             if keep_steps:
@@ -170,8 +167,10 @@ class ACTRNN(nn.Module):
         return y.reshape(h.shape[0], *self.cfg.output_shape)
 
     def _collect(self, outs, step_outs, results, mask, keep_steps) -> HaltingOutput:
-        def cat(key: str) -> Tensor:
-            return torch.stack([r[key] for r in results], 1)  # (B, T, ...)
+        def cat(key: str) -> Tensor:  # (B, T, ...)
+            if len(results) == 1:
+                return results[0][key].unsqueeze(1)
+            return torch.stack([r[key] for r in results], 1)
 
         maskf = mask.to(outs[0].dtype)
         cost = (cat("cost") * maskf).sum(1).mean()  # rho summed over input steps, batch mean

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from halting.criteria import HaltingOutput, accumulate, build_criterion
+from halting.criteria import HaltingOutput, build_criterion
+from halting.models.halting_unit import decision_logit, step_logits
 
 PARITY_VOCAB = 4  # 0 CLS, then bit value + 2: -1 -> 1, 0 -> 2, +1 -> 3
 
@@ -142,17 +143,20 @@ class UniversalTransformer(nn.Module):
         attn_mask = None if bool(mask.all()) else mask[:, None, None, :]  # keys that exist
         pos, timing = sinusoid(L, H, s.device), sinusoid(M, H, s.device)
         hs = crit.init_state(mask, mode)
-        acc, per_step = None, []
+        states, per_step, halt_in, logits = [], [], [], []
         for n in range(1, M + 1):
             s = self.layer(s + pos + timing[n - 1], attn_mask, causal=cfg.task == "addition")
-            halt_logit = None if self.halt is None else self.halt(self.ln_halt(s)).squeeze(-1)
-            w, hs = crit.step(hs, halt_logit, n, M)
-            acc = accumulate(acc, s, w, cfg.ut_act_update if cfg.criterion != "fixed" else "weighted")
+            states.append(s)
             if keep_steps:
                 per_step.append(self._readout(s))
-            if not bool(crit.running(hs).any()):
+            if self.halt is not None:
+                halt_in.append(self.ln_halt(s))
+                logits.append(decision_logit(self.halt, halt_in[-1]))  # (B, L)
+            if not crit.keep_going(hs, logits[-1] if logits else None, n, M):
                 break
-        r = crit.finish(hs, M)
+        halt_logits = step_logits(logits, halt_in, self.halt) if logits else None  # (B, L, K)
+        r = crit.finish(hs, halt_logits, states, M, cfg.ut_act_update)
+        acc = r["state"]  # mean-field (or interpolated) output state (B, L, H)
         cost = (r["cost"].sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
         if keep_steps:
             per_step += [per_step[-1]] * (M - len(per_step))
