@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from halting.system import HaltingSystem
+from halting.system import HaltingSystem, batch_metrics
 
 
 def make_system(base: dict, **kw) -> HaltingSystem:
@@ -32,10 +32,22 @@ def batch_for(task: str, B: int, base: dict, device: str) -> dict:
             "labels": torch.randint(1, 6, (B, L), generator=g).to(device)}
 
 
+def make_optimizer(system: HaltingSystem) -> torch.optim.Optimizer:
+    """The system's own AdamW with lr 0: Adam's arithmetic runs in full, the weights (and so
+    the steps ACT takes) stay fixed across repeats."""
+    opt = system.configure_optimizers()["optimizer"]
+    for group in opt.param_groups:
+        group["lr"] = 0.0
+    return opt
+
+
 def step_time(system: HaltingSystem, batch: dict, opt, device: str) -> float:
+    """One train step as `HaltingSystem.training_step` computes it (forward, losses, batch
+    metrics), then backward and the optimiser step; logging is left out."""
     t0 = time.perf_counter()
     out = system(batch, mode="train")
     loss = system._losses(batch, out)["loss_total"]
+    batch_metrics(system.cfg.task, out, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -58,7 +70,7 @@ def act_vs_fixed(base: dict, B: int, repeats: int, device: str) -> tuple[float, 
     fixed_base = {k: v for k, v in base.items()
                   if k not in ("time_penalty", "rnn_halt_bias", "ut_act_loss_weight", "ut_halt_bias")}
     fixed = make_system(fixed_base, **fixed_kw).to(device)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (act, fixed)]  # lr 0: same steps
+    opts = [make_optimizer(m) for m in (act, fixed)]
     ta, tf = [], []
     for i in range(repeats + 3):
         a = step_time(act, batch, opts[0], device)
@@ -88,7 +100,7 @@ def ut_flops(base: dict, B: int, device: str) -> float:
 
     system = make_system(base).to(device)
     batch = batch_for(base["task"], B, base, device)
-    opt = torch.optim.SGD(system.parameters(), lr=0.0)
+    opt = make_optimizer(system)
     with FlopCounterMode(display=False) as counter:
         step_time(system, batch, opt, device)
     times = [step_time(system, batch, opt, device) for _ in range(5)]
