@@ -120,17 +120,23 @@ def pack_rows(cells: np.ndarray, size: int) -> np.ndarray:
     return words.view(f"<u{nbytes}")[..., 0].astype(f"=u{nbytes}")
 
 
+def _cell_masks(cell: np.ndarray, size: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(row word index, bit mask) of flat cells on a board."""
+    return cell // size, dtype.type(1) << (cell % size).astype(dtype)
+
+
 def _board_of(cell: np.ndarray, size: int, dtype) -> np.ndarray:
     """Boards (len(cell), width) each holding the one cell cell[i] (flat index)."""
     board = np.zeros((len(cell), board_width(size)), dtype=dtype)
-    board[np.arange(len(cell)), cell // size] = dtype.type(1) << (cell % size).astype(dtype)
+    row, mask = _cell_masks(cell, size, dtype)
+    board[np.arange(len(cell)), row] = mask
     return board
 
 
 def _bit_of(board: np.ndarray, k: np.ndarray, cell: np.ndarray, size: int) -> np.ndarray:
     """Whether board[k[i]] holds cell[i]: (len(cell),) bool."""
-    words = board[k, cell // size]
-    return ((words >> (cell % size).astype(board.dtype)) & 1).astype(bool)
+    row, mask = _cell_masks(cell, size, board.dtype)
+    return (board[k, row] & mask) != 0
 
 
 def _nonempty(board: np.ndarray) -> np.ndarray:
@@ -189,10 +195,11 @@ def distances_from(free: np.ndarray, seed: np.ndarray, k: np.ndarray, cell: np.n
         rest.append(nxt)
         front, out = out, front
     flat = np.stack(rest).reshape(-1)  # layer t: the cells not reached within t layers
-    word, bit = k * free.shape[1] + cell // size, (cell % size).astype(free.dtype)
+    row, mask = _cell_masks(cell, size, free.dtype)
+    word = k * free.shape[1] + row
 
     def unvisited(t):
-        return (flat[t * free.size + word] >> bit) & 1 == 1
+        return (flat[t * free.size + word] & mask) != 0
 
     lo = np.zeros(len(cell), dtype=np.int64)  # the cell is unvisited after layer lo ...
     hi = np.full(len(cell), len(rest), dtype=np.int64)  # ... and visited by layer hi
@@ -211,7 +218,7 @@ def is_long(free: np.ndarray, s: np.ndarray, g: np.ndarray, size: int, min_moves
     """
     front = _board_of(s, size, free.dtype)
     rest = free & ~front
-    g_row, g_bit = g // size, free.dtype.type(1) << (g % size).astype(free.dtype)
+    g_row, g_bit = _cell_masks(g, size, free.dtype)
     long_ = np.ones(len(free), dtype=bool)
     act, out, tmp = np.arange(len(free)), np.empty_like(front), np.empty_like(front)
     for _ in range(min_moves - 1):
@@ -241,10 +248,10 @@ class Draws:
     size: int
 
 
-def draw_batch(rng: np.random.Generator, count: int, size: int, draws: int = PAIR_DRAWS) -> Draws:
-    """`count` layouts and their (S, G) draws, consuming `rng` in a fixed order."""
+def draw_batch(rng: np.random.Generator, count: int, size: int) -> Draws:
+    """`count` layouts and their `PAIR_DRAWS` (S, G) draws, consuming `rng` in a fixed order."""
     walls = random_layouts(rng, count, size)
-    s, g = draw_pairs(rng, ~walls, draws)
+    s, g = draw_pairs(rng, ~walls, PAIR_DRAWS)
     return Draws(walls, s, g, size)
 
 
@@ -254,11 +261,6 @@ def first_long_pair(batch: Draws, min_moves: int) -> np.ndarray:
     for job in _component_rounds(batch, min_moves):
         _decide_in_component(batch, job, min_moves, long_)
     return np.where(long_.any(axis=1), np.argmax(long_, axis=1), -1)
-
-
-def _cell_masks(cell: np.ndarray, size: int, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """(row word index, bit mask) of flat cells on a board."""
-    return cell // size, dtype.type(1) << (cell % size).astype(dtype)
 
 
 def _component_rounds(batch: Draws, min_moves: int):
