@@ -3,7 +3,8 @@
 Every writer goes through `atomic_path`: a fresh temporary file in the target's folder (same
 file system, so `os.replace` is atomic), given the permissions a plain `open(path, "w")` would
 give (0o666 & ~umask; `mkstemp` alone makes 0600 files), its data and the folder entry synced
-to disk, and removed on any exception (an existing target is then left untouched).
+to disk, and removed on any exception (an existing target is then left untouched). A folder
+written as a whole (a dataset) goes through `atomic_dir` on the same terms.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +74,45 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path
         tmp.unlink(missing_ok=True)
     if fsync:
         fsync_dir(path.parent)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file under `root`, then every folder's entries, deepest first."""
+    for folder, _, files in os.walk(root, topdown=False):
+        for name in files:
+            _fsync_file(Path(folder) / name)
+        fsync_dir(folder)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]:
+    """Yield a fresh hidden folder next to `path` to fill; on a normal exit its contents are
+    synced and it is renamed to `path` (an existing `path` is moved aside first, then deleted),
+    on an exception it is removed and `path` is left as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp, old = path.parent / f".{path.name}.partial-{tag}", path.parent / f".{path.name}.old-{tag}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if fsync:
+            _fsync_tree(tmp)
+        if path.exists():
+            path.rename(old)
+            try:
+                tmp.rename(path)
+            except BaseException:
+                old.rename(path)
+                raise
+        else:
+            tmp.rename(path)
+        if fsync:
+            fsync_dir(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], mode: str = "wb", *,

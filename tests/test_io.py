@@ -115,3 +115,55 @@ def test_a_missing_source_leaves_the_old_copy(tmp_path):
     with pytest.raises(FileNotFoundError):
         io.atomic_copy(tmp_path / "missing", tmp_path / "dst")
     assert (tmp_path / "dst").read_text() == "old" and _names(tmp_path) == ["dst"]
+
+
+def test_atomic_dir_creates_then_replaces_a_folder_synced(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+                        or real_fsync(fd))
+    target = tmp_path / "data"
+    with io.atomic_dir(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".data.") and _names(tmp) == []
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "a.npy").write_bytes(b"a")
+        (tmp / "b.json").write_text("b")
+    assert _names(tmp_path) == ["data"] and _names(target) == ["b.json", "sub"]
+    assert (target / "sub" / "a.npy").read_bytes() == b"a"
+    assert {os.path.basename(p) for p in synced} >= {"a.npy", "b.json", "sub", tmp.name, tmp_path.name}
+    with io.atomic_dir(target) as tmp:
+        (tmp / "c.txt").write_text("new")
+    assert _names(tmp_path) == ["data"] and _names(target) == ["c.txt"]  # the old folder is gone
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_failing_atomic_dir_leaves_no_half_written_target(tmp_path, existing):
+    target = tmp_path / "data"
+    if existing:
+        target.mkdir()
+        (target / "old.txt").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with io.atomic_dir(target) as tmp:
+            (tmp / "half.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert _names(tmp_path) == (["data"] if existing else [])
+    if existing:
+        assert _names(target) == ["old.txt"] and (target / "old.txt").read_text() == "old"
+
+
+def test_atomic_dir_restores_the_old_folder_when_the_swap_fails(tmp_path, monkeypatch):
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    real_rename = type(target).rename
+
+    def refuse_the_new(self, dst):
+        if self.name.startswith(".data.partial-"):
+            raise OSError("rename refused")
+        return real_rename(self, dst)
+
+    monkeypatch.setattr(type(target), "rename", refuse_the_new)
+    with pytest.raises(OSError, match="rename refused"):
+        with io.atomic_dir(target) as tmp:
+            (tmp / "new.txt").write_text("new")
+    assert _names(tmp_path) == ["data"] and _names(target) == ["old.txt"]

@@ -13,9 +13,7 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 
 from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, canonical_labels
 from halting.data.maze_gen import default_min_path_moves, generate_mazes, layout_key
-from halting.io import atomic_path, atomic_write_text
+from halting.io import atomic_dir, atomic_path, atomic_write_text
 
 SPLITS = ("train", "test")
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -229,7 +227,8 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
                   seed: int = 0, csv_dir: str | os.PathLike | None = None, relabel: bool = False,
                   subsample_size: int | None = None, aug: bool = False, workers: int | None = None,
                   force: bool = False, progress: bool = True, log=print) -> dict:
-    """Build a dataset folder atomically (a hidden sibling folder renamed at the end).
+    """Build a dataset folder atomically (`halting.io.atomic_dir`: a hidden sibling folder,
+    synced, renamed at the end).
 
     source "generate": `n_train` + `n_test` mazes with disjoint layouts, from `seed`; "csv":
     `csv_dir`/{train,test}.csv (`relabel`: replace non-canonical answers). Then an optional
@@ -251,7 +250,10 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
     group = len(DIHEDRAL) if aug else 1
     if aug:
         train = augment_dihedral(train[0], size)
-    _write_atomically(out, train, test, group)
+    with atomic_dir(out) as tmp:
+        write_split(tmp / "train", *train, group_size=group)
+        write_split(tmp / "test", *test)
+        (tmp / "identifiers.json").write_text(json.dumps(["<blank>"]))
     summary = {"output_dir": str(out), "size": size, "train_examples": len(train[0]),
                "train_groups": len(train[0]) // group, "test_examples": len(test[0]),
                "seconds": round(time.perf_counter() - started, 1)}
@@ -294,24 +296,6 @@ def _from_csv(csv_dir, size, relabel, log):
             + ("" if not differ else " (replaced)" if relabel else " (kept; --relabel replaces them)"))
         fixed.append((x, canonical if relabel else y))
     return size, *fixed
-
-
-def _write_atomically(out: Path, train, test, group: int) -> None:
-    """Write into a hidden sibling folder, then rename it to `out` (replacing an old one)."""
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        write_split(tmp / "train", *train, group_size=group)
-        write_split(tmp / "test", *test)
-        (tmp / "identifiers.json").write_text(json.dumps(["<blank>"]))
-        if out.exists():  # --force: swap, then delete the old folder
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- statistics and hashes
