@@ -84,18 +84,8 @@ def _toy_train(config: ExperimentConfig, size: int) -> dict[str, np.ndarray]:
     """The first training batches (steps 0, 1, ...) concatenated and cut to `size` examples."""
     from halting.data import toy
 
-    c = config
-    parts, step, have = [], 0, 0
-    while have < size:
-        if c.task == "parity":
-            k_min, k_max = toy.parity_k_range(c.bits, c.parity_extrapolate, "train")
-            part = toy.parity_batch(c.seed, step, c.batch_size, c.bits, layout=c.parity_layout,
-                                    k_min=k_min, k_max=k_max)
-        else:
-            part = toy.addition_batch(c.seed, step, c.batch_size, c.sequence_length, c.max_digits)
-        parts.append(part)
-        have += c.batch_size
-        step += 1
+    make_batch, _ = toy.toy_streams(config)  # the very stream training draws from
+    parts = [make_batch(step) for step in range(-(-size // config.batch_size))]
     return {k: np.concatenate([p[k] for p in parts])[:size] for k in parts[0]}
 
 
@@ -145,11 +135,9 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
     size = c.val_size if n_examples is None else n_examples
     if split == "train":
         data = _toy_train(c, size)
-    elif c.task == "parity":
-        data = toy.parity_val_set(c.seed, c.val_size, c.bits, layout=c.parity_layout,
-                                  extrapolate=c.parity_extrapolate)
     else:
-        data = toy.addition_val_set(c.seed, c.val_size, c.sequence_length, c.max_digits)
+        _, make_val = toy.toy_streams(c)  # the validation set training validated on
+        data = make_val()
     n = len(data["y"]) if n_examples is None else min(n_examples, len(data["y"]))
     data = {k: v[:n] for k, v in data.items()}
     if c.task == "parity":

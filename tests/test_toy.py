@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from halting.config import make_config
 from halting.data.toy import (BLANK, _sum_targets, addition_batch, addition_places,
-                              addition_val_set, parity_batch, parity_k_range, parity_val_set)
+                              addition_val_set, parity_batch, parity_k_range, parity_val_set,
+                              toy_streams)
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -180,3 +182,22 @@ def test_addition_is_deterministic_and_validation_stream_differs():
     # the validation stream is not training step 0's
     assert not np.array_equal(addition_val_set(0, 8, 5, 5)["digits"],
                               addition_batch(0, 0, 8, 5, 5)["digits"])
+
+
+# --- the streams of a config -----------------------------------------------------------------
+
+def test_toy_streams_bind_the_config():
+    """The one binding of config fields to generators (training and evaluation share it)."""
+    parity = make_config({"task": "parity", "bits": 8, "batch_size": 5, "val_size": 6, "seed": 2,
+                          "max_steps": 10, "parity_extrapolate": True, "parity_layout": "prefix"})
+    make_batch, make_val = toy_streams(parity)
+    assert _same(make_batch(4), parity_batch(2, 4, 5, 8, layout="prefix", k_min=1, k_max=4))
+    assert _same(make_val(), parity_val_set(2, 6, 8, layout="prefix", extrapolate=True))
+    addition = make_config({"task": "addition", "sequence_length": 3, "max_digits": 2,
+                            "batch_size": 5, "val_size": 6, "seed": 2, "max_steps": 10})
+    make_batch, make_val = toy_streams(addition)
+    assert _same(make_batch(4), addition_batch(2, 4, 5, 3, 2))
+    assert _same(make_val(), addition_val_set(2, 6, 3, 2))
+    with pytest.raises(ValueError, match="'maze'"):
+        toy_streams(make_config({"task": "maze", "data_dir": "x", "max_steps": None,
+                                "max_epochs": 1}))

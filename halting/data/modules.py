@@ -13,7 +13,6 @@ torch RNG (which dropout uses and checkpoints restore).
 
 from __future__ import annotations
 
-import functools
 import math
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -135,34 +134,19 @@ class ToyDataModule(_Base):
     def __init__(self, config: ExperimentConfig, data_workers: int = 0) -> None:
         super().__init__(config, data_workers)
         c = config
+        if c.task not in ("parity", "addition"):
+            raise ValueError(f"ToyDataModule serves parity and addition, not {c.task!r}")
+        self._make_batch, self._make_val = toy.toy_streams(c)
         if c.task == "parity":
-            k_min, k_max = toy.parity_k_range(c.bits, c.parity_extrapolate, "train")
-            self._make_batch = functools.partial(
-                toy.parity_batch, c.seed, batch_size=c.batch_size, bits=c.bits,
-                layout=c.parity_layout, k_min=k_min, k_max=k_max)
-            self._make_val = functools.partial(
-                toy.parity_val_set, c.seed, c.val_size, c.bits, layout=c.parity_layout,
-                extrapolate=c.parity_extrapolate)
             self.data_meta = {"task": "parity", "bits": c.bits, "input_size": c.bits,
                               "n_classes": 2, "val_size": c.val_size}
-        elif c.task == "addition":
-            self._make_batch = functools.partial(
-                toy.addition_batch, c.seed, batch_size=c.batch_size,
-                sequence_length=c.sequence_length, max_digits=c.max_digits)
-            self._make_val = functools.partial(
-                toy.addition_val_set, c.seed, c.val_size, c.sequence_length, c.max_digits)
+        else:
             places = toy.addition_places(c.sequence_length, c.max_digits)
             self.data_meta = {"task": "addition", "sequence_length": c.sequence_length,
                               "max_digits": c.max_digits, "places": places,
                               "input_size": 10 * c.max_digits, "n_classes": toy.ADDITION_CLASSES,
                               "val_size": c.val_size}
-        else:
-            raise ValueError(f"ToyDataModule serves parity and addition, not {c.task!r}")
         self._val: ArrayBatches | None = None
-
-    def train_batch(self, step: int) -> dict[str, torch.Tensor]:
-        """The training batch at global step `step`."""
-        return _tensors(self._make_batch(step))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(StepStream(self._make_batch, self._global_step()))
