@@ -163,12 +163,8 @@ def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
             x, y = d["difficulty"].to_numpy(float), d["steps_mean"].to_numpy(float)
             if edges is not None:
                 x, y = binned_series(x, y, edges)
-            else:
-                per = pd.DataFrame({"x": x, "y": y}).groupby("x")["y"].mean()
-                x, y = per.index.to_numpy(float), per.to_numpy(float)
             series.append((x, y))
-        grid = np.unique(np.concatenate([x for x, _ in series]))
-        x, mean, lo, hi = seed_band(series, max_points=max(len(grid), 1))
+        x, mean, lo, hi = seed_band(series)  # averages repeated x per seed
         plot_band(ax, x, mean, lo, hi, styles[key], None, marker=True, limits=STEPS_LIMITS)
         handles.append(legend_handle(styles[key], marker=True))
         names.append(f"{labels[key]} (n={len(pairs)})")
