@@ -172,9 +172,11 @@ class RunLock:
                 continue
             where = f"process {pid} on host {host}" if other else "an unknown process"
             raise LockHeld(
-                f"{self.path} is held by {where}: another trainer is writing this run. "
-                "If that process is gone, delete the lock file.")
-        raise LockHeld(f"could not take {self.path}: other trainers keep taking it")
+                f"lock file {self.path} is held by {where}: another trainer is writing this "
+                f"run. Wait for it to end (or stop it); if that process is gone, delete "
+                f"{self.path} and run again.")
+        raise LockHeld(f"could not take lock file {self.path}: other trainers keep taking it; "
+                       "make sure only one trainer runs on this run folder")
 
     def release(self) -> None:
         if self.held and self._read() == self.owner:

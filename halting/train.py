@@ -134,7 +134,8 @@ def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.Pat
     current = config.to_dict()
     if restart:
         if resume not in (None, "auto"):
-            raise ValueError("restart=True starts over: it cannot be combined with a resume path")
+            raise ValueError(f"--restart cannot be combined with --resume_ckpt {resume}: "
+                             "--restart deletes this run's checkpoints and starts over")
         removed = _clear_run(run_dir, ckpt_dir)
         if removed:
             log(f"restart: removed {', '.join(removed)}")

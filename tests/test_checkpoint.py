@@ -132,8 +132,9 @@ def test_lock_is_exclusive_and_released(tmp_path):
     with ck.RunLock(tmp_path) as lock:
         owner = json.loads(lock.path.read_text())
         assert owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
-        with pytest.raises(ck.LockHeld, match=f"process {os.getpid()}"):
+        with pytest.raises(ck.LockHeld, match=f"process {os.getpid()}") as held:
             ck.RunLock(tmp_path).acquire()
+        assert f"lock file {lock.path}" in str(held.value) and "delete" in str(held.value)
     assert not (tmp_path / ck.LOCK).exists()
 
 

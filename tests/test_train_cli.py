@@ -162,6 +162,13 @@ def test_missing_resume_checkpoint_is_a_usage_error(tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+def test_restart_with_a_resume_checkpoint_is_a_usage_error(tmp_path, capsys):
+    argv = ["train", "--task", "parity", "--max_steps", "2", "--default_root_dir", str(tmp_path),
+            "--restart", "--resume_ckpt", str(tmp_path / "x.ckpt")]
+    assert main(argv) == 2
+    assert "--restart cannot be combined with --resume_ckpt" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value, expected", [("2", 2), ("auto", "auto"), ("0,1", "0,1")])
 def test_devices_flag_is_a_count_when_numeric(value, expected):
     _, kwargs = build(parser().parse_args(["--task", "parity", "--max_steps", "5",
