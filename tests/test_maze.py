@@ -172,12 +172,21 @@ def _csv(tmp_path, question_edit=None, answer_edit=None):
     return csv_dir
 
 
+def _wall_in_goal(text, size=10):
+    """The grid `text` with every neighbour of G made a wall: G unreachable, label consistent."""
+    cells, g = list(text), text.index("G")
+    for cell in grid.neighbour_table(size)[g]:
+        cells[cell] = "#"
+    return "".join(cells)
+
+
 @pytest.mark.parametrize("q_edit, a_edit, message", [
     (lambda q: q.replace("#", "x", 1), lambda a: a.replace("#", "x", 1), r"line 3: characters \['x'\]"),
     (lambda q: q[:-1], lambda a: a[:-1], "line 3: question/answer of 99/99 characters, expected 100"),
     (lambda q: q.replace(" ", "o", 1), None, r"line 3: characters \['o'\] not allowed \(question over"),
     (lambda q: q.replace(" ", "S", 1), lambda a: a.replace(" ", "S", 1), "line 3: 2 'S' cells"),
     (None, lambda a: a.replace("#", " ", 1), "line 3: the label is not the input"),
+    (_wall_in_goal, _wall_in_goal, r"csv/train\.csv: line 3: G is not reachable from S, expected a path"),
 ])
 def test_bad_csv_gives_a_clear_error_and_no_folder(tmp_path, q_edit, a_edit, message):
     csv_dir = _csv(tmp_path, q_edit, a_edit)

@@ -101,5 +101,6 @@ def test_canonical_labels_equal_the_reference_rule():
     np.testing.assert_array_equal(grid.canonical_labels(inputs, 12), want)
     broken = inputs[:1].copy()
     broken[0, broken[0] == grid.GOAL] = grid.OPEN
-    with pytest.raises(ValueError, match="grid 0"):
-        grid.canonical_labels(broken, 12)
+    with pytest.raises(grid.GridError, match="grid 1: expected exactly one 'S' and one 'G'") as err:
+        grid.canonical_labels(np.concatenate([inputs[:1], broken]), 12)
+    assert isinstance(err.value, ValueError) and err.value.index == 1

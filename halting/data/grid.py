@@ -20,6 +20,14 @@ VOCAB_SIZE = 6
 MOVES = ((1, 0), (0, -1), (0, 1), (-1, 0))
 
 
+class GridError(ValueError):
+    """A grid of a batch has no canonical label; `index` is its position in the batch."""
+
+    def __init__(self, index: int, reason: str):
+        super().__init__(f"grid {index}: {reason}")
+        self.index, self.reason = index, reason
+
+
 def find_token(grid: np.ndarray, token: int) -> tuple[int, int]:
     """(row, col) of the single cell holding `token`; ValueError if not exactly one."""
     rows, cols = np.nonzero(grid == token)
@@ -126,7 +134,7 @@ def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:
     for n, row in enumerate(labels):
         cells = row.tolist()
         if cells.count(START) != 1 or cells.count(GOAL) != 1:
-            raise ValueError(f"grid {n}: expected exactly one 'S' and one 'G'")
+            raise GridError(n, "expected exactly one 'S' and one 'G'")
         start, goal = cells.index(START), cells.index(GOAL)
         parent = [-1] * len(cells)
         parent[start] = start
@@ -138,7 +146,7 @@ def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:
                     parent[nxt] = cell
                     queue.append(nxt)
         if parent[goal] < 0:
-            raise ValueError(f"grid {n}: G is not reachable from S")
+            raise GridError(n, "G is not reachable from S")
         cell = parent[goal]
         while cell != start:
             row[cell] = PATH

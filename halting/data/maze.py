@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, canonical_labels
+from halting.data.grid import (CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, GridError,
+                               canonical_labels)
 from halting.data.maze_gen import default_min_path_moves, generate_mazes, layout_key
 from halting.io import atomic_dir, atomic_path, atomic_write_text
 
@@ -290,7 +291,11 @@ def _from_csv(csv_dir, size, relabel, log):
                             f"cells" + ("" if size is None else f", expected --size {size}"))
     size, fixed = math.isqrt(cells), []
     for split, (x, y) in zip(SPLITS, (train, test)):
-        canonical = canonical_labels(x, size)
+        try:
+            canonical = canonical_labels(x, size)
+        except GridError as exc:  # after read_maze_csv's checks: G is not reachable from S
+            raise MazeDataError(f"{Path(csv_dir) / f'{split}.csv'}: line {exc.index + 2}: {exc.reason}, "
+                                f"expected a path from S to G") from exc
         differ = int((canonical != y).any(axis=1).sum())
         log(f"{split}.csv: {len(x)} mazes; {differ} answers differ from the canonical path"
             + ("" if not differ else " (replaced)" if relabel else " (kept; --relabel replaces them)"))
