@@ -24,7 +24,7 @@ from halting.plots_common import (
     seed_band,
     task_groups,
 )
-from halting.runs import Run, pareto_front
+from halting.runs import Run, criterion_rank, pareto_front
 
 from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
@@ -266,10 +266,7 @@ def ponder_distribution(runs: Sequence[Run], task: str) -> Figure:
             data[key] = np.concatenate([d["steps_mean"].to_numpy(float) for d in frames])
     if not data:
         raise NoData(f"{task}: no per_example.parquet with mode == 'learned' rows")
-    criteria = sorted(
-        {groups[k][0].meta["criterion"] for k in data},
-        key=lambda c: list(style.CRITERION_NAMES).index(c) if c in style.CRITERION_NAMES else 99,
-    )
+    criteria = sorted({groups[k][0].meta["criterion"] for k in data}, key=criterion_rank)
     labels, styles = experiment_labels(groups), experiment_styles(list(groups))
     width = style.COLUMN_WIDTH if len(criteria) == 1 else style.PAGE_WIDTH
     fig, axes = style.new_figure(width, 2.6, 1, len(criteria), sharey=True)

@@ -21,10 +21,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from halting.config import HEADLINE
-
-TASK_ORDER = ("maze", "parity", "addition")
-CRITERIA = ("act", "pondernet", "fixed")  # display order
+from halting.config import CRITERIA, HEADLINE
+from halting.config import TASKS as TASK_ORDER  # display orders: the config's
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
 EVAL_MODES = ("learned", "max_steps")
 PER_EXAMPLE_COLUMNS = ("example_id", "mode", "difficulty", "correct", "steps_mean")
@@ -350,13 +348,14 @@ def task_rank(task: str) -> tuple[int, str]:
     return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
 
 
+def criterion_rank(criterion: str) -> tuple[int, str]:
+    return (CRITERIA.index(criterion) if criterion in CRITERIA else len(CRITERIA), criterion)
+
+
 def _run_sort_key(run: Run) -> tuple:
     m = run.meta
     tau = -math.inf if m["tau"] is None else float(m["tau"])
-    criterion = (
-        CRITERIA.index(m["criterion"]) if m["criterion"] in CRITERIA else len(CRITERIA),
-        m["criterion"],
-    )
+    criterion = criterion_rank(m["criterion"])
     return (task_rank(run.task), m["model_type"], criterion, tau, run.experiment, m["seed"])
 
 
