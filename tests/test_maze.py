@@ -130,6 +130,18 @@ def test_subsample_is_seeded_and_train_only(tmp_path):
     assert len(maze.load_maze_split(sub1, "test").inputs) == 8
 
 
+@pytest.mark.parametrize("flag, kw", [("--subsample-size 0", {"subsample_size": 0}),
+                                      ("--workers 0", {"workers": 0}), ("--workers -2", {"workers": -2})])
+def test_bad_counts_are_refused_before_anything_is_written(tmp_path, flag, kw):
+    with pytest.raises(ValueError, match=f"{flag}: expected a positive integer"):
+        small_build(tmp_path / "new", **kw)
+    old = small_build(tmp_path / "old")
+    before = maze.content_hash(old)
+    with pytest.raises(ValueError, match=f"{flag}: expected a positive integer"):
+        small_build(old, force=True, seed=4, **kw)  # --force: the old folder is kept
+    assert maze.content_hash(old) == before and sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
 def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     built = small_build(tmp_path / "src", n_train=10, n_test=4)
     csv_dir = tmp_path / "csv"

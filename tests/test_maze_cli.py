@@ -66,6 +66,11 @@ def test_errors_exit_1_with_the_reason(tmp_path, capsys):
     assert "train.csv: missing" in capsys.readouterr().err and not out.exists()
     assert main(["build-maze", "--output-dir", str(out)] + SMALL + ["--n-train", "0"]) == 1
     assert "--n-train 0" in capsys.readouterr().err
+    for flag in ("--subsample-size", "--workers"):  # checked by build_dataset, reported alike
+        assert main(["build-maze", "--output-dir", str(out)] + SMALL + [flag, "0"]) == 1
+        assert f"{flag} 0: expected a positive integer" in capsys.readouterr().err and not out.exists()
+    assert main(["build-maze", "--output-dir", str(out), "--csv-dir", str(tmp_path)] + SMALL) == 1
+    assert "apply to --source csv only" in capsys.readouterr().err
     assert main(["build-maze", "--output-dir", str(out)] + SMALL) == 0
     assert main(["build-maze", "--output-dir", str(out)] + SMALL) == 1
     assert "--force" in capsys.readouterr().err

@@ -235,6 +235,9 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
     `csv_dir`/{train,test}.csv (`relabel`: replace non-canonical answers). Then an optional
     seeded subsample of train and the aug8 augmentation of train. Returns a summary dict.
     """
+    for flag, value in (("subsample-size", subsample_size), ("workers", workers)):
+        if value is not None and value < 1:  # checked before anything is generated or written
+            raise ValueError(f"--{flag} {value}: expected a positive integer")
     out = Path(output_dir)
     if out.exists() and not force:
         raise FileExistsError(f"--output-dir {out}: already exists (use --force to replace it)")
@@ -283,7 +286,7 @@ def _generated(size, n_train, n_test, min_path_moves, seed, workers, progress, l
 
 def _from_csv(csv_dir, size, relabel, log):
     if csv_dir is None:
-        raise ValueError("--source csv needs --csv-dir")
+        raise ValueError("--source csv needs --csv-dir DIR (holding train.csv and test.csv)")
     train, test = (read_maze_csv(Path(csv_dir) / f"{split}.csv") for split in SPLITS)
     cells = train[0].shape[1]
     if test[0].shape[1] != cells or (size is not None and size * size != cells):

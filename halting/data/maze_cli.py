@@ -71,12 +71,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    for flag in ("n_train", "n_test", "subsample_size", "workers", "min_path_moves", "size"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ValueError(f"--{flag.replace('_', '-')} {value}: expected a positive integer")
-    if args.source == "csv" and not args.csv_dir:
-        raise ValueError("--source csv needs --csv-dir DIR (holding train.csv and test.csv)")
+    """What only the command line can get wrong; build_dataset checks the values themselves."""
     if args.source == "generate" and (args.csv_dir or args.relabel):
         raise ValueError("--csv-dir/--relabel apply to --source csv only")
 
