@@ -234,7 +234,8 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
                    batch_size: int = 256, progress: bool = False,
                    n_saved_examples: int = N_SAVED_EXAMPLES) -> EvalResult:
     """Run `model` over `data` (from `load_eval_data`) in batches, once with its learned halting
-    (mode "eval") and once for all M steps (mode "max"), under no_grad.
+    (mode "eval") and once for all M steps (mode "max"), under no_grad. A fixed-depth model
+    always runs M steps, so its one forward serves both modes.
 
     The model is put in eval mode on `device`; the global torch RNG is seeded with the config's
     seed for the run (PonderNet's sampled halting) and restored afterwards.
@@ -263,9 +264,13 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
             batch = {k: torch.from_numpy(np.ascontiguousarray(data[k][rows])).to(device)
                      for k in tensor_keys}
             size = rows.stop - rows.start
+            done = None  # (output, records) of this batch's last forward
             for mode, forward_mode in MODES.items():
-                out = model(_model_input(task, batch), mode=forward_mode)
-                rec = {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
+                # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
+                if done is None or criterion != "fixed":
+                    out = model(_model_input(task, batch), mode=forward_mode)
+                    done = out, {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
+                out, rec = done
                 penalty[mode] += float(out.ponder_cost) * size
                 if mode == "learned" and task == "maze" and start < n_saved_examples:
                     saved["prediction"].append(_numpy(rec["prediction"]))

@@ -293,6 +293,31 @@ def test_metrics_on_forced_outputs(tmp_path, monkeypatch, units):
     np.testing.assert_array_equal(ex["steps"], want_steps.astype(np.float32))
 
 
+@pytest.mark.parametrize("model_type", ["act_rnn", "universal_transformer"])
+def test_fixed_depth_runs_one_forward_for_both_modes(monkeypatch, model_type):
+    """Fixed depth ignores the forward mode, so one forward per batch serves both modes."""
+    config = tiny_config("parity", model_type, "fixed")
+    torch.manual_seed(0)
+    model = build_model(make_config(config), data_meta_for(config)).eval()
+    data = ev.load_eval_data(make_config(config), {})  # 24 examples
+    with torch.no_grad():
+        a, b = (model(torch.from_numpy(data["x"]), mode=m) for m in ("eval", "max"))
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.steps, b.steps)
+    calls, forward = [], model.forward
+
+    def counted(x, **kw):
+        calls.append(kw["mode"])
+        return forward(x, **kw)
+
+    monkeypatch.setattr(model, "forward", counted)
+    res = ev.evaluate_model(model, config, data, batch_size=10)  # batches of 10, 10, 4
+    assert calls == ["eval"] * 3
+    assert res.modes["learned"] == res.modes["max_steps"]
+    df = res.per_example.drop(columns="mode")
+    pd.testing.assert_frame_equal(df.iloc[:24].reset_index(drop=True),
+                                  df.iloc[24:].reset_index(drop=True))
+
+
 # --- reproducibility, devices ------------------------------------------------------------------
 
 def test_pondernet_sampling_is_seeded_and_rng_restored(tmp_path):
