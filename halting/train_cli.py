@@ -75,16 +75,23 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    text = path.read_text()
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+    import yaml
 
-        values = yaml.safe_load(text)
-    else:
-        values = json.loads(text)
+    is_yaml = path.suffix in (".yaml", ".yml")
+    expected = ("expected a mapping of config fields (YAML lines such as `task: parity`, "
+                "or a JSON object)")
+    try:  # (a file that is not UTF-8 text fails here too, with a UnicodeDecodeError)
+        text = path.read_text()
+        values = yaml.safe_load(text) if is_yaml else json.loads(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        mark = getattr(exc, "problem_mark", None)  # YAML: where the parser gave up
+        problem = (f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+                   if mark is not None else str(exc))
+        raise ValueError(f"--config {path}: not valid {'YAML' if is_yaml else 'JSON'} "
+                         f"({problem}); {expected}") from exc
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of config fields "
-                         "(YAML lines such as `task: parity`, or a JSON object)")
+        what = "nothing" if values is None else f"a {type(values).__name__}"
+        raise ValueError(f"--config {path} holds {what}; {expected}")
     return values
 
 

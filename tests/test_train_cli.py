@@ -141,6 +141,21 @@ def test_config_file_with_flags_overriding(tmp_path):
         build(parser().parse_args(["--config", str(path)]))
 
 
+@pytest.mark.parametrize("name, text, problem", [
+    ("bad.yaml", "task: parity\n  max_steps: [1\n", "not valid YAML"),
+    ("bad.json", '{"task": "parity",', "not valid JSON"),
+    ("list.yaml", "- task\n- parity\n", "holds a list"),
+    ("empty.yml", "", "holds nothing"),
+])
+def test_bad_config_file_is_a_usage_error_naming_the_file(tmp_path, capsys, name, text, problem):
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--default_root_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and problem in err and "expected a mapping of config fields" in err
+    assert not (tmp_path / "checkpoints").exists()
+
+
 def test_exit_statuses_pause_resume_and_mismatch(tmp_path, capsys):
     base = ["train", "--task", "parity", "--bits", "4", "--hidden_size", "8", "--batch_size", "4",
             "--max_steps", "3", "--val_size", "8", "--default_root_dir", str(tmp_path),
