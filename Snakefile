@@ -1,6 +1,6 @@
 # The halting workflow: datasets -> training (resumable) -> evaluation -> figures -> summary.
 # Run with a profile: `snakemake --profile profiles/local` (CPU, small preset) or
-# `snakemake --profile profiles/slurm` (the cluster). See README, "Workflow".
+# `snakemake --profile profiles/slurm` (the cluster). See README, "The pipeline".
 # Every rule names the conda environment envs/halting.yaml, used only with `--sdm conda`. It is
 # set per rule: Snakemake's workflow-level `conda:` directive instead injects an environment into
 # the Snakemake process itself, and `snakemake --lint` does not count it for the rules.

@@ -51,7 +51,7 @@ def check_profile_env():
             if not os.environ.get(var):
                 raise ValueError(
                     f"the profile's resource {where} needs the environment variable {var}: "
-                    f"export {var}=... (see README, 'Running on Slurm')"
+                    f'export {var}=<value> (see README, "On the cluster: `profiles/slurm`")'
                 )
 
 

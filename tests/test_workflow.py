@@ -203,6 +203,8 @@ def test_slurm_profile_without_account_variable_fails_naming_it(wf: Path):
     proc = snakemake(wf, "-n", "--profile", "profiles/slurm", env=env, check=False)
     assert proc.returncode != 0
     assert "HALTING_SLURM_ACCOUNT" in proc.stderr + proc.stdout
+    assert "export HALTING_SLURM_ACCOUNT=<value>" in proc.stderr + proc.stdout
+    assert "On the cluster: `profiles/slurm`" in proc.stderr + proc.stdout
     proc = snakemake(wf, "-n", "--profile", "profiles/slurm", env={"HALTING_SLURM_ACCOUNT": "a"},
                      check=False)
     assert proc.returncode != 0
