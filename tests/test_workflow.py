@@ -100,6 +100,23 @@ def test_workflow_scripts_import_halting_from_the_source_tree(tmp_path: Path):
     assert Path(path) == ROOT / "halting" / "__init__.py"
 
 
+@pytest.mark.parametrize("resources, minutes", [
+    ({"runtime": 240}, 230),  # the Slurm training job: 10 minutes of margin
+    ({"runtime": 30}, 27),  # short runtimes keep 10%
+    ({}, None),  # no runtime (local runs): no budget
+    ({"runtime": 0}, None),
+    ({"time_budget_s": 60, "runtime": 240}, 1),  # the explicit budget wins
+    ({"time_budget_s": 0, "runtime": 240}, 230),  # 0 = unset (`... else 0` in --set-resources)
+])
+def test_time_budget_min_from_the_job_resources(resources: dict, minutes: float | None):
+    sys.path.insert(0, str(ROOT / "workflow_scripts"))
+    try:
+        import glue
+    finally:
+        sys.path.remove(str(ROOT / "workflow_scripts"))
+    assert glue.time_budget_min(resources) == minutes
+
+
 def test_snakefmt_check_is_clean():
     files = ["Snakefile", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rules").glob("*.smk"))]
     proc = subprocess.run(

@@ -29,7 +29,9 @@ def log_to(path):
 def time_budget_min(resources):
     """Training time budget in minutes: the resource `time_budget_s` if set, else the job's
     `runtime` (minutes) minus a margin for start-up, the last checkpoint and publishing
-    (10 minutes, or 10% of short runtimes); None (no budget) without a runtime."""
+    (10 minutes, or 10% of short runtimes); None (no budget) without a runtime. 0 means unset
+    for both (`--set-resources train:time_budget_s=1 if attempt == 1 else 0` pauses only the
+    first attempt)."""
     if resources.get("time_budget_s"):
         return resources["time_budget_s"] / 60
     runtime = resources.get("runtime")
