@@ -87,10 +87,10 @@ class Guard(pl.Callback):
     """Logs `train/grad_norm`; stops on a non-finite loss or gradient, naming the step."""
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        norms = [p.grad.detach().norm(2) for p in pl_module.parameters() if p.grad is not None]
-        if not norms:
+        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+        if not grads:
             return
-        total = torch.linalg.vector_norm(torch.stack(norms), 2)
+        total = torch.nn.utils.get_total_norm(grads, 2.0)
         if not torch.isfinite(total):
             raise NonFiniteError(f"non-finite gradient norm ({total.item()}) at step "
                                  f"{trainer.global_step + 1}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.data import toy
 from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
+from halting.callbacks import Guard
 from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, _oom_message,
                            merge_metrics, train)
 
@@ -108,6 +110,22 @@ def test_divergence_stops_naming_the_step_and_keeps_finite_checkpoints(tmp_path)
     for path in ckpts:
         assert all(torch.isfinite(v).all() for v in _weights(path).values())
     assert "stopped: non-finite" in (tmp_path / "train.log").read_text()
+
+
+def test_guard_names_which_check_fired():
+    """A non-finite loss whose gradients are finite (e.g. a term without parameters) reaches the
+    loss check, which runs after the optimizer step; a non-finite gradient stops before it."""
+    trainer, guard = SimpleNamespace(global_step=4), Guard()
+    module = torch.nn.Linear(2, 1)
+    module.log = lambda *args, **kwargs: None
+    module(torch.ones(1, 2)).sum().backward()
+    guard.on_before_optimizer_step(trainer, module, None)  # finite: no error
+    guard.on_train_batch_end(trainer, module, {"loss": torch.tensor(1.0)}, None, 0)
+    with pytest.raises(NonFiniteError, match=r"^non-finite loss \(inf\) at step 4$"):
+        guard.on_train_batch_end(trainer, module, {"loss": torch.tensor(float("inf"))}, None, 0)
+    module.bias.grad[0] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"^non-finite gradient norm \(nan\) at step 5$"):
+        guard.on_before_optimizer_step(trainer, module, None)
 
 
 def test_out_of_memory_message_names_the_run_and_the_flags():
