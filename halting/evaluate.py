@@ -149,10 +149,6 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
 
 # --- one batch -------------------------------------------------------------------------------
 
-def _model_input(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return batch["inputs"] if task == "maze" else batch["x"]
-
-
 def unit_steps(out, limit: int) -> dict[str, torch.Tensor]:
     """Per-example ponder statistics over the valid halting units of a HaltingOutput:
     `steps_mean`, `steps_max` (B,) float, `n_units`, `n_forced` (B,) int (units with steps >= M)
@@ -268,7 +264,7 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
             for mode, forward_mode in MODES.items():
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
                 if done is None or criterion != "fixed":
-                    out = model(_model_input(task, batch), mode=forward_mode)
+                    out = model(metrics.model_input(task, batch), mode=forward_mode)
                     done = out, {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
                 out, rec = done
                 penalty[mode] += float(out.ponder_cost) * size

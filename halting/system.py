@@ -26,12 +26,8 @@ from torch import Tensor
 from halting import metrics
 from halting.config import ExperimentConfig, make_config
 from halting.criteria import HaltingOutput
+from halting.metrics import model_input
 from halting.models import build_model
-
-
-def model_input(task: str, batch: dict[str, Tensor]) -> Tensor:
-    """The tensor a model consumes: parity/addition `x`, maze `inputs`."""
-    return batch["inputs"] if task == "maze" else batch["x"]
 
 
 def unit_task_loss(task: str, logits: Tensor, batch: dict[str, Tensor]) -> Tensor:
