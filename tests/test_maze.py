@@ -120,6 +120,14 @@ def test_aug8_groups_and_labels(tmp_path):
         assert len({x.tobytes() for x in train.inputs[8 * n : 8 * n + 8]}) >= 4
 
 
+def test_path_moves_are_the_shortest_path_lengths(tmp_path):
+    data = maze.load_maze_split(small_build(tmp_path / "d"), "train")
+    want = [grid.shortest_path_moves(x.reshape(10, 10)) for x in data.inputs]
+    assert min(want) >= 20 and grid.path_moves(data.labels).tolist() == want
+    assert grid.path_moves(data.labels.reshape(-1, 10, 10)).tolist() == want
+    assert maze.maze_stats(data.inputs, data.labels, 10)["path_moves_min"] == min(want)
+
+
 def test_subsample_is_seeded_and_train_only(tmp_path):
     full = maze.load_maze_split(small_build(tmp_path / "full", seed=2), "train")
     sub1 = small_build(tmp_path / "s1", seed=2, subsample_size=5)

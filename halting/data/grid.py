@@ -66,6 +66,12 @@ def shortest_path_moves(grid: np.ndarray) -> int:
     return int(dist[find_token(grid, GOAL)])
 
 
+def path_moves(labels: np.ndarray) -> np.ndarray:
+    """(N,) moves of each label's S->G path: its PATH cells + 1; labels (N, ...) of any shape."""
+    labels = np.asarray(labels)
+    return (labels.reshape(len(labels), -1) == PATH).sum(axis=1) + 1
+
+
 def canonical_label(grid: np.ndarray) -> np.ndarray:
     """The label HRM stores: `grid` with the interior of the canonical shortest path set to PATH.
 

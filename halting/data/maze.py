@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from halting.data.grid import (CHARSET, GOAL, OPEN, PATH, START, VOCAB_SIZE, WALL, GridError,
-                               canonical_labels)
+                               canonical_labels, path_moves)
 from halting.data.maze_gen import default_min_path_moves, generate_mazes, layout_key
 from halting.io import atomic_dir, atomic_path, atomic_write_text
 
@@ -312,7 +312,7 @@ def _from_csv(csv_dir, size, relabel, log):
 def maze_stats(inputs: np.ndarray, labels: np.ndarray, size: int) -> dict:
     """The Maze-Hard statistics of a set: wall fraction, path moves, Manhattan S-G distance."""
     walls = (inputs == WALL).mean(axis=1)
-    moves = (labels == PATH).sum(axis=1) + 1
+    moves = path_moves(labels)
     s, g = np.argmax(inputs == START, axis=1), np.argmax(inputs == GOAL, axis=1)
     manhattan = np.abs(s // size - g // size) + np.abs(s % size - g % size)
     return {"mazes": len(inputs), "size": size,
