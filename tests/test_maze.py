@@ -106,6 +106,16 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     assert maze.content_hash(a) == maze.content_hash(b) != maze.content_hash(c)
 
 
+def test_dihedral_ops_are_the_named_symmetries():
+    x = np.arange(12).reshape(1, 3, 4)
+    want = {"identity": x, "rot90": np.rot90(x, 1, (1, 2)), "rot180": x[:, ::-1, ::-1],
+            "rot270": np.rot90(x, -1, (1, 2)), "flip_lr": x[:, :, ::-1], "flip_ud": x[:, ::-1],
+            "transpose": x.transpose(0, 2, 1), "anti_transpose": x[:, ::-1, ::-1].transpose(0, 2, 1)}
+    assert list(want) == list(maze.DIHEDRAL)
+    for k, name in enumerate(maze.DIHEDRAL):
+        np.testing.assert_array_equal(maze.dihedral(x, k), want[name], err_msg=name)
+
+
 def test_aug8_groups_and_labels(tmp_path):
     root = small_build(tmp_path / "aug", aug=True, n_train=6)
     plain = small_build(tmp_path / "plain", n_train=6)

@@ -49,11 +49,11 @@ class MazeSplit:
 # ---------------------------------------------------------------- writing
 
 
-def split_meta(n_groups: int, size: int) -> dict:
+def split_meta(n_groups: int, seq_len: int) -> dict:
     """dataset.json of one split: HRM's keys in HRM's order, plus TRM's `total_puzzles`
     (TRM's own maze builder sets it to the number of groups)."""
     return {"pad_id": 0, "ignore_label_id": 0, "blank_identifier_id": 0, "vocab_size": VOCAB_SIZE,
-            "seq_len": size * size, "num_puzzle_identifiers": 1, "total_groups": n_groups,
+            "seq_len": seq_len, "num_puzzle_identifiers": 1, "total_groups": n_groups,
             "mean_puzzle_examples": 1.0, "total_puzzles": n_groups, "sets": ["all"]}
 
 
@@ -68,7 +68,7 @@ def write_split(folder: Path, inputs: np.ndarray, labels: np.ndarray, group_size
               "group_indices": np.arange(0, n + 1, group_size, dtype=np.int32)}
     for field, array in arrays.items():
         np.save(folder / f"all__{field}.npy", np.ascontiguousarray(array))
-    meta = split_meta(n // group_size, math.isqrt(seq_len))
+    meta = split_meta(n // group_size, seq_len)
     (folder / "dataset.json").write_text(json.dumps(meta))
 
 
@@ -156,12 +156,15 @@ def load_maze_split(root: str | os.PathLike, split: str) -> MazeSplit:
 # ---------------------------------------------------------------- augmentation
 
 
+_DIHEDRAL_OPS = (  # on grids (..., S, S), in DIHEDRAL's order
+    lambda x: x, lambda x: np.rot90(x, 1, (-2, -1)), lambda x: np.rot90(x, 2, (-2, -1)),
+    lambda x: np.rot90(x, 3, (-2, -1)), lambda x: np.flip(x, -1), lambda x: np.flip(x, -2),
+    lambda x: np.swapaxes(x, -1, -2), lambda x: np.flip(np.rot90(x, 1, (-2, -1)), -1))
+
+
 def dihedral(grids: np.ndarray, index: int) -> np.ndarray:
     """Symmetry `DIHEDRAL[index]` of grids (..., S, S), in HRM/TRM's order."""
-    ops = (lambda x: x, lambda x: np.rot90(x, 1, (-2, -1)), lambda x: np.rot90(x, 2, (-2, -1)),
-           lambda x: np.rot90(x, 3, (-2, -1)), lambda x: np.flip(x, -1), lambda x: np.flip(x, -2),
-           lambda x: np.swapaxes(x, -1, -2), lambda x: np.flip(np.rot90(x, 1, (-2, -1)), -1))
-    return ops[index](grids)
+    return _DIHEDRAL_OPS[index](grids)
 
 
 def augment_dihedral(inputs: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
