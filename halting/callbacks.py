@@ -105,8 +105,8 @@ class Guard(pl.Callback):
 class TextProgress(pl.Callback):
     """A plain line per `every` steps and per validation, into train.log (and stdout)."""
 
-    def __init__(self, log: Callable[[str], None], every: int, max_steps: int) -> None:
-        self._log, self.every, self.max_steps = log, max(1, every), max_steps
+    def __init__(self, log: Callable[[str], None], every: int) -> None:
+        self._log, self.every = log, max(1, every)
         self.start = time.monotonic()
 
     @staticmethod
@@ -117,7 +117,7 @@ class TextProgress(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         if step % self.every == 0:
-            of = f"/{self.max_steps}" if self.max_steps > 0 else ""
+            of = f"/{trainer.max_steps}" if trainer.max_steps > 0 else ""
             self._log(f"step {step}{of} epoch {trainer.current_epoch} "
                      f"{self._fmt(trainer.callback_metrics, 'train/')} "
                      f"({time.monotonic() - self.start:.0f} s)")

@@ -44,7 +44,7 @@ class TrainingPaused(Exception):
     def __init__(self, step: int, ckpt_path: Path, minutes: float) -> None:
         super().__init__(f"paused at step {step} after {minutes:.1f} min (time budget): "
                          f"resume from {ckpt_path} by running the same command again")
-        self.step, self.ckpt_path = step, ckpt_path
+        self.step = step
 
 
 class ConfigMismatch(ValueError):
@@ -304,12 +304,12 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
             return (final or step % spe == 0) and epoch % every == 0
     budget_s = None if time_budget_min is None else 60.0 * time_budget_min
     saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
-                            every_n_epochs=save_every_n_epochs if spe else None,
+                            every_n_epochs=save_every_n_epochs,
                             steps_per_epoch=spe, max_steps=max_steps,
                             max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
                             start=start, log=log)
     callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
-                                    TextProgress(log, log_every_n_steps, max_steps)]
+                                    TextProgress(log, log_every_n_steps)]
     if config.use_ema:
         callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
     callbacks.append(saver)
