@@ -99,20 +99,6 @@ def format_table(table: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def summary_table(runs) -> pd.DataFrame:
-    """`experiment_table` plus the penalty text ("τ=0.001", "β=0.01", "K=6") of each row."""
-    table = experiment_table(runs)
-    first = {}
-    for run in runs:
-        first.setdefault(run.key, run.meta)
-    table.insert(
-        table.columns.get_loc("tau") + 1,
-        "penalty",
-        [style.penalty_text(first[(t, e)]) for t, e in zip(table["task"], table["experiment"])],
-    )
-    return table
-
-
 # --------------------------------------------------------------------------------------------
 # PDF table pages
 # --------------------------------------------------------------------------------------------
@@ -263,7 +249,7 @@ def write_summary(
         where = results_root if run_dirs is None else "the given run folders"
         raise ValueError(f"no runs found in {where}")
     out_pdf = Path(out_pdf)
-    table = summary_table(runs)
+    table = experiment_table(runs)
     rows = format_table(table)
     with style.context():
         n_figures = 0

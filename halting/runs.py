@@ -107,14 +107,19 @@ def t_quantile(q: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def finite_values(values: Iterable[float]) -> np.ndarray:
+    """The finite ones of `values` as a float array (NaN and inf dropped)."""
+    x = np.asarray(list(values), dtype=float)
+    return x[np.isfinite(x)]
+
+
 def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
     """(mean, low, high): the Student-t interval mean +- t_{(1+level)/2, n-1} * sd / sqrt(n).
 
     NaNs are dropped; with one value the interval collapses to the mean (no band is drawn);
     with none all three are NaN.
     """
-    x = np.asarray(list(values), dtype=float)
-    x = x[np.isfinite(x)]
+    x = finite_values(values)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     mean = float(x.mean())
@@ -426,20 +431,20 @@ def _joined(values: Iterable[Any]) -> str | None:
 
 
 def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
-    """One row per (task, experiment): seeds, headline mean/sd/CI, mean steps, training time.
+    """One row per (task, experiment): seeds, penalty text, headline mean/sd/CI, mean steps,
+    training time.
 
     `code_version` and `data_manifest` join the distinct values of the seeds with "+", so a
     mix of versions is visible rather than hidden.
     """
-    from halting.style import label_for
+    from halting.style import label_for, penalty_text
 
     rows = []
     for (task, experiment), group in group_experiments(runs).items():
         m = group[0].meta
-        head = [r.headline_value for r in group]
+        head = finite_values(r.headline_value for r in group)
         mean, lo, hi = mean_ci(head, level)
-        finite = np.asarray([v for v in head if math.isfinite(v)])
-        steps = [r.steps_mean for r in group]
+        steps = finite_values(r.steps_mean for r in group)
         seconds = [r.meta["train_seconds"] for r in group if r.meta["train_seconds"] is not None]
         rows.append(
             {
@@ -448,6 +453,7 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
                 "model_type": m["model_type"],
                 "criterion": m["criterion"],
                 "tau": m["tau"],
+                "penalty": penalty_text(m),  # "τ=0.001", "β=0.01", "K=6"
                 "label": label_for(m),
                 "dataset": m["dataset"],
                 "maze_size": m["maze_size"],
@@ -455,10 +461,10 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
                 "seed_list": " ".join(str(r.meta["seed"]) for r in group),
                 "headline": group[0].headline,
                 "headline_mean": mean,
-                "headline_sd": float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+                "headline_sd": float(head.std(ddof=1)) if head.size > 1 else math.nan,
                 "headline_ci_low": lo,
                 "headline_ci_high": hi,
-                "steps_mean": mean_ci(steps, level)[0],
+                "steps_mean": float(steps.mean()) if steps.size else math.nan,
                 "train_seconds_mean": float(np.mean(seconds)) if seconds else math.nan,
                 "code_version": _joined(r.meta["code_version"] for r in group),
                 "data_manifest": _joined(manifest_hash(r.meta["data_manifest"]) for r in group),
