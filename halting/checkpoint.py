@@ -53,13 +53,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint(path, map_location=map_location or "cpu")
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with `weights_only=True`; CorruptCheckpoint if unreadable or not ours."""
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
+                    mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True`; CorruptCheckpoint if unreadable or not ours.
+
+    `mmap=True` maps the tensors' bytes instead of reading them: for a read of the metadata only
+    (a cut or foreign file is still refused; damaged tensor bytes go unseen)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated zip, empty file, foreign pickle: all mean unusable
         raise CorruptCheckpoint(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:

@@ -268,7 +268,7 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
     final_path = run_dir / "final.ckpt"
     if not restart and resume in (None, "auto") and final_path.is_file():
         try:
-            final = ckpt_io.load_checkpoint(final_path)
+            final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
         except ckpt_io.CorruptCheckpoint:
             final = None
         if final is not None and _saved_config(final) == config.to_dict():

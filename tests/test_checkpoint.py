@@ -49,15 +49,19 @@ def test_atomic_save_roundtrip_leaves_no_temporary(tmp_path):
     assert loaded["global_step"] == 2 and torch.equal(loaded["state_dict"]["w"], torch.arange(4.0))
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", None])
-def test_unreadable_or_foreign_checkpoints_are_corrupt(tmp_path, content):
+@pytest.mark.parametrize("mmap", [False, True])
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", None, "cut"])
+def test_unreadable_or_foreign_checkpoints_are_corrupt(tmp_path, content, mmap):
     path = tmp_path / "last.ckpt"
     if content is None:
         torch.save({"weights": torch.zeros(2)}, path)  # readable, but not a halting checkpoint
+    elif content == "cut":
+        ck.atomic_save({"state_dict": {"w": torch.zeros(64)}, "hyper_parameters": {}}, path)
+        _truncate_copy(path, keep=0.9)
     else:
         path.write_bytes(content)
     with pytest.raises(ck.CorruptCheckpoint):
-        ck.load_checkpoint(path)
+        ck.load_checkpoint(path, mmap=mmap)
 
 
 def test_checkpoint_with_an_arbitrary_object_is_refused(tmp_path):

@@ -29,6 +29,6 @@ except TrainingPaused as pause:
     sys.exit(PAUSED_EXIT)
 atomic_copy(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
 atomic_copy(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
-final = load_checkpoint(snakemake.output.ckpt)
+final = load_checkpoint(snakemake.output.ckpt, mmap=True)  # for train_seconds only
 write_run_json(snakemake.output.run, name, config, params, snakemake.config["datasets"],
                snakemake.input, train_seconds=final.get("train_seconds"))
