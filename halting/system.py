@@ -77,9 +77,9 @@ def batch_metrics(task: str, out: HaltingOutput, batch: dict[str, Tensor]) -> di
         c = metrics.maze_metrics(out.logits.argmax(-1), batch["labels"])
         m["accuracy"] = c["token_correct"].mean()
         m["exact_accuracy"] = c["exact"].float().mean()
-        m["path_f1"] = torch.tensor(metrics.f1_from_counts(c["path_tp"], c["path_fp"], c["path_fn"]))
-    units = out.unit_mask
-    m["steps"] = out.steps[units].float().mean()
+        m["path_f1"] = metrics.f1_on_device(c["path_tp"], c["path_fp"], c["path_fn"])
+    units = out.unit_mask  # (B, U) bool; a masked mean without boolean indexing (a host sync)
+    m["steps"] = (out.steps.float() * units).sum() / units.sum()
     return m
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from halting.data.grid import CHARSET, GOAL, PATH, START, WALL, canonical_label
-from halting.metrics import (addition_correct, f1_from_counts, maze_metrics, parity_correct,
-                             summarise_steps, valid_optimal)
+from halting.metrics import (addition_correct, f1_from_counts, f1_on_device, maze_metrics,
+                             parity_correct, summarise_steps, valid_optimal)
 
 MAZE_HARD = Path("/work/shared/maze-30x30-hard-1k")
 
@@ -94,6 +94,40 @@ def test_f1_from_counts_is_micro_averaged():
     assert f1_from_counts(tp, fp, fn) == pytest.approx(8 / 12)  # not the mean of 1 and 0
     assert f1_from_counts(torch.tensor([0]), torch.tensor([0]), torch.tensor([0])) == 1.0
     assert f1_from_counts([0], [3], [0]) == 0.0
+
+
+def test_f1_on_device_is_the_logged_f1_from_counts():
+    """The training step's sync-free F1 is bit for bit the float32 of f1_from_counts."""
+    gen = torch.Generator().manual_seed(0)
+    for i in range(300):
+        tp, fp, fn = (torch.randint(0, 900, (16,), generator=gen) * (i % 3 > 0) for _ in range(3))
+        got = f1_on_device(tp, fp, fn)
+        assert got.dim() == 0 and got.dtype == torch.float32
+        assert torch.equal(got, torch.tensor(f1_from_counts(tp, fp, fn))), (tp, fp, fn)
+    zero = torch.zeros(4, dtype=torch.int64)
+    assert f1_on_device(zero, zero, zero).item() == 1.0
+    assert f1_on_device(zero, zero + 3, zero).item() == 0.0
+
+
+def test_batch_metrics_without_host_syncs_log_the_same_values():
+    from halting.criteria import HaltingOutput
+    from halting.system import batch_metrics
+
+    gen = torch.Generator().manual_seed(1)
+    B, L = 6, 25
+    labels = torch.randint(0, 6, (B, L), generator=gen)
+    logits = torch.randn(B, L, 6, generator=gen)
+    logits[:, :, PATH] += 1.0  # plenty of predicted path cells
+    steps = torch.randint(1, 5, (B, L), generator=gen).float()
+    mask = torch.rand(B, L, generator=gen) < 0.7
+    p = torch.zeros(B, L, 4)
+    out = HaltingOutput(logits=logits, p=p, halt_prob=p, steps=steps, remainder=steps * 0,
+                        ponder_cost=torch.tensor(0.0), unit_mask=mask)
+    m = batch_metrics("maze", out, {"labels": labels})
+    c = maze_metrics(logits.argmax(-1), labels)
+    assert torch.equal(m["path_f1"], torch.tensor(f1_from_counts(c["path_tp"], c["path_fp"],
+                                                                 c["path_fn"])))
+    assert torch.equal(m["steps"], steps[mask].mean())  # the boolean-indexed mean it replaces
 
 
 def test_parity_correct():
