@@ -21,6 +21,13 @@ CRITERIA = ("act", "pondernet", "fixed")
 HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 
 
+def max_ponder_of(model_type: str | None, config: dict[str, Any]) -> int | None:
+    """M, the backbone's step limit (also K of fixed depth), from a config dict: `time_limit`
+    for the ACT-RNN, `ut_max_hops` for the Universal Transformer; None when it is absent."""
+    value = config.get("time_limit" if model_type == "act_rnn" else "ut_max_hops")
+    return None if value is None else int(value)
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """Everything that defines one training run (not where it runs: see profiles/)."""
@@ -114,7 +121,7 @@ class ExperimentConfig:
     @property
     def max_ponder(self) -> int:
         """M: the step limit of the backbone."""
-        return self.time_limit if self.model_type == "act_rnn" else self.ut_max_hops
+        return max_ponder_of(self.model_type, vars(self))
 
     @property
     def tau(self) -> float:

@@ -14,6 +14,8 @@ from typing import Any
 
 import matplotlib
 
+from halting.config import max_ponder_of
+
 matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -117,10 +119,7 @@ def criterion_name(criterion: str) -> str:
 
 def fixed_depth(run_meta: Mapping[str, Any]) -> int | None:
     """K of a fixed-depth run, read from its config (time_limit or ut_max_hops), else None."""
-    config = run_meta.get("config") or {}
-    key = "ut_max_hops" if run_meta.get("model_type") == "universal_transformer" else "time_limit"
-    value = config.get(key)
-    return int(value) if value is not None else None
+    return max_ponder_of(run_meta.get("model_type"), run_meta.get("config") or {})
 
 
 def penalty_text(run_meta: Mapping[str, Any]) -> str:

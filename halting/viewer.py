@@ -21,7 +21,7 @@ import streamlit as st
 import halting
 from halting import viewer_render as vr
 from halting.data import toy
-from halting.config import HEADLINE
+from halting.config import HEADLINE, max_ponder_of
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
@@ -470,7 +470,7 @@ def main() -> None:
             if hparams is not None:
                 training_page(hparams, ckpt)
         return
-    M = info["config"]["time_limit" if info["model_type"] == "act_rnn" else "ut_max_hops"]
+    M = max_ponder_of(info["model_type"], info["config"])
     st.sidebar.caption(f"**{info['task']}** · {info['model_type']} · {info['criterion']} · "
                        f"M = {M} · step {info.get('global_step')}")
     st.subheader(f"{info['task'].capitalize()} · {info['model_type']} · {info['criterion']}")
