@@ -75,16 +75,18 @@ def test_parity_k_limits_and_extrapolation_ranges():
     assert batch["k"].min() == 1 and batch["k"].max() == 8
     val_set = parity_val_set(0, 500, 16, extrapolate=True)
     assert val_set["k"].min() == 9 and val_set["k"].max() == 16
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 1 <= k_min <= k_max <= bits, got 0, 16, 16"):
         parity_batch(0, 0, 4, 16, k_min=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need 1 <= k_min <= k_max <= bits, got 1, 17, 16"):
         parity_batch(0, 0, 4, 16, k_max=17)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="parity layout must be 'random' or 'prefix', got 'suffix'"):
         parity_batch(0, 0, 4, 16, layout="suffix")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="parity extrapolation needs bits >= 2, got 1"):
         parity_k_range(1, True, "train")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="seed and step must be >= 0, got seed=0, step=-1"):
         parity_batch(0, -1, 4, 16)
+    with pytest.raises(ValueError, match="split must be 'train' or 'val', got 'test'"):
+        parity_k_range(16, False, "test")
 
 
 # --- addition --------------------------------------------------------------------------------
@@ -158,8 +160,14 @@ def test_addition_places_hold_the_largest_possible_sum(length, digits):
     assert _sum_targets(np.array([largest]), places)[0].tolist() == _encode_sum(largest, places)
     if 10 ** (places - digits) == length:  # P is tight when T is a power of 10
         assert BLANK not in _sum_targets(np.array([largest]), places)[0].tolist()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"a cumulative sum does not fit in {places} places"):
         _sum_targets(np.array([10**places]), places)
+
+
+@pytest.mark.parametrize("length,digits", [(0, 3), (5, 0), (10, 18)])  # T < 1, D < 1, P = 19 > 18
+def test_addition_refuses_impossible_sizes(length, digits):
+    with pytest.raises(ValueError, match=r"need T >= 1, 1 <= D and D \+ ceil\(log10 T\) <= 18"):
+        addition_batch(0, 0, 4, length, digits)
 
 
 def test_addition_generator_with_maximal_numbers():
