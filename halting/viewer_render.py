@@ -20,6 +20,7 @@ import torch
 
 from halting.data import toy
 from halting.data.grid import PAD, PATH, WALL, is_valid_optimal
+from halting.evaluate import unit_steps
 
 # --- palette ---------------------------------------------------------------------------------
 
@@ -315,9 +316,8 @@ def decode_places(classes: np.ndarray) -> str:
 
 
 def example_steps(out) -> torch.Tensor:
-    """(B,) mean ponder steps over each example's halting units (as training logs `steps`)."""
-    mask = out.unit_mask.to(out.steps.dtype)
-    return (out.steps * mask).sum(1) / mask.sum(1).clamp(min=1)
+    """(B,) mean ponder steps over each example's halting units (as evaluate and training)."""
+    return unit_steps(out, out.p.shape[-1])["steps_mean"]
 
 
 def parity_by_difficulty(model, config: dict, per_level: int = 64, seed: int = 0,
