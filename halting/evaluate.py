@@ -247,7 +247,9 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
     tensor_keys = [k for k in data if k not in ("example_id", "difficulty")]
     n = len(data["example_id"])
     if n == 0:
-        raise EvaluationInputError("no examples to evaluate")
+        # load_eval_data never returns none (a maze split holds >= 1 group, val_size >= 1)
+        raise EvaluationInputError("no examples to evaluate: data['example_id'] is empty; pass "
+                                   "load_eval_data's output or a non-empty slice of it")
     records: dict[str, dict[str, list]] = {m: {} for m in MODES}
     penalty = {m: 0.0 for m in MODES}
     saved: dict[str, list] = {"prediction": [], "steps": []}
