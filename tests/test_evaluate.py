@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -441,6 +442,33 @@ def test_missing_maze_folder_is_a_clear_error(tmp_path, maze_dir):
     report = ev.evaluate(tmp_path / "m.ckpt", data_dir=maze_dir, out_dir=tmp_path / "o",
                          device="cpu", split="train", n_examples=4)
     assert report["n_examples"] == 4 and report["split"] == "train"
+
+
+BAD_INPUTS = {  # case -> what the one-line message must name
+    "no maze folder": r"no maze data folder: pass data_dir \(--data\)",
+    "split": "split must be 'test' or 'train', got 'val'",
+    "n_examples": "n_examples must be >= 1, got 0",
+    "batch_size": "batch_size must be >= 1, got 0",
+    "no examples": r"no examples to evaluate: data\['example_id'\] is empty; pass load_eval_data",
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_inputs_are_named_in_the_error(case):
+    config = tiny_config("parity", "act_rnn", "act")
+    cfg = make_config(config)
+    data = ev.load_eval_data(cfg, {}, n_examples=3)
+    model = build_model(cfg, data_meta_for(config))
+    no_folder = SimpleNamespace(task="maze", data_dir=None)  # make_config requires data_dir
+    calls = {
+        "no maze folder": lambda: ev.load_eval_data(no_folder, {}),
+        "split": lambda: ev.load_eval_data(cfg, {}, split="val"),
+        "n_examples": lambda: ev.load_eval_data(cfg, {}, n_examples=0),
+        "batch_size": lambda: ev.evaluate_model(model, cfg, data, batch_size=0),
+        "no examples": lambda: ev.evaluate_model(model, cfg, {k: v[:0] for k, v in data.items()}),
+    }
+    with pytest.raises(ev.EvaluationInputError, match=BAD_INPUTS[case]):
+        calls[case]()
 
 
 MAZE_HARD = Path("/work/shared/maze-30x30-hard-1k")
