@@ -17,10 +17,11 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def tiny_maze_dir(tmp_path_factory):
-    """A generated 6x6 maze folder in HRM format (12 train, 4 test)."""
+    """A generated 6x6 maze folder in HRM format (10 train, 4 test): 3 batches of 4 per
+    epoch, the last one short, as test_train_maze counts on; read-only to the tests."""
     from halting.data.maze import build_dataset
 
     root = tmp_path_factory.mktemp("maze") / "maze-6x6"
-    build_dataset(root, size=6, n_train=12, n_test=4, seed=0, workers=1, progress=False,
+    build_dataset(root, size=6, n_train=10, n_test=4, seed=0, workers=1, progress=False,
                   log=lambda *_: None)
     return root

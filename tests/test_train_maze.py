@@ -10,18 +10,15 @@ import halting
 from halting.checkpoint import load_checkpoint
 from halting.cli import main
 from halting.config import make_config
-from halting.data.maze import build_dataset, content_hash, load_maze_split
+from halting.data.maze import content_hash, load_maze_split
 from halting.data.modules import MazeDataModule, epoch_permutation
 from halting.train import TrainingPaused, train
 from test_train_cli import RUNBOOK, _args, _shrink
 
 
-@pytest.fixture(scope="module")
-def maze_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "maze-6"
-    build_dataset(root, size=6, n_train=10, n_test=4, seed=0, workers=1, progress=False,
-                  log=lambda *a: None)
-    return root
+@pytest.fixture
+def maze_dir(tiny_maze_dir):
+    return tiny_maze_dir  # conftest's 6x6 folder: 10 train, 4 test
 
 
 def _config(maze_dir, **extra):
