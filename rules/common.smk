@@ -55,9 +55,19 @@ def check_profile_env():
                 )
 
 
+def named(section, name):
+    """config[section][name] (section: experiments or datasets), named by a target: an unknown
+    name fails with the valid ones."""
+    if name not in config[section]:
+        raise ValueError(
+            f"{section[:-1]} {name!r} is not in `{section}` ({', '.join(config[section])})"
+        )
+    return config[section][name]
+
+
 def experiment(wildcards):
     """The experiment block named by the wildcards, checked against the task wildcard."""
-    block = config["experiments"][wildcards.experiment]
+    block = named("experiments", wildcards.experiment)
     if block["task"] != wildcards.task:
         raise ValueError(
             f"experiment {wildcards.experiment} is a {block['task']} experiment, not "
@@ -118,12 +128,12 @@ def dataset_name(wildcards):
 
 def dataset_spec(wildcards):
     """The builder flags of one dataset, as canonical JSON (a change rebuilds it)."""
-    return canonical_json(config["datasets"][wildcards.dataset])
+    return canonical_json(named("datasets", wildcards.dataset))
 
 
 def dataset_sources(wildcards):
     """A CSV dataset depends on its CSV files; a generated one on nothing."""
-    spec = config["datasets"][wildcards.dataset]
+    spec = named("datasets", wildcards.dataset)
     if spec.get("source") == "csv":
         return [f"{spec['csv_dir']}/train.csv", f"{spec['csv_dir']}/test.csv"]
     return []

@@ -249,6 +249,10 @@ def test_config_typo_fails_before_any_job_naming_the_key(wf: Path, overlay: dict
      ["experiment maze_act_rnn is a maze experiment, not parity", "results/maze/maze_act_rnn/"]),
     ("data/maze-30x30-hard-1k-csv/manifest.json",  # a CSV dataset needs its two CSV files
      ["data/raw/maze-30x30-hard-1k/train.csv", "data/raw/maze-30x30-hard-1k/test.csv"]),
+    ("results/parity/typo/seed0/final.ckpt",  # an unknown name lists the valid ones
+     ["experiment 'typo' is not in `experiments` (maze_act_rnn, maze_ut, parity_act,"]),
+    ("data/typo/manifest.json",
+     ["dataset 'typo' is not in `datasets` (maze-30x30-hard-1k, "]),
 ])
 def test_target_that_cannot_be_built_fails_naming_the_fix(wf: Path, target: str,
                                                           messages: list[str]):
