@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from halting.config import HEADLINE
 from halting.data.grid import GOAL, OPEN, START, WALL, bfs_parents, canonical_label
 
 MAZE_SIZE = 30
@@ -40,7 +41,6 @@ EXPERIMENTS = {
         ("rnn_fixed", "act_rnn", "fixed", None, 0.80, 8.0),
     ],
 }
-HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 DIFFICULTY = {"maze": (110, 260), "parity": (1, 16), "addition": (1, 5)}
 MAZE_MANIFEST = {"content_hash": "9f2c4e1ab37d5c8e0f61a2b3c4d5e6f7", "size": 30, "n_train": 1000}
 
