@@ -228,7 +228,7 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
                      help="The output of ponder step n alone, and the halting mass spent by then")
     a, b, c = st.columns(3)
     at_n = trace.step_predictions[step - 1]
-    errors = vr.maze_scores(inputs, labels, at_n)["errors"] if mark else None
+    errors = vr.cell_errors(labels, at_n) if mark else None
     picture(a, vr.grid_rgb(at_n, px, errors), f"Output of step {step}")
     if trace.per_cell:
         with b:

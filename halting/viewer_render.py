@@ -190,12 +190,18 @@ def mean_halting(trace: MazeTrace, cells: np.ndarray) -> np.ndarray:
     return trace.p[cells].mean(0) if trace.per_cell else trace.p[0]
 
 
+def cell_errors(labels: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """(S, S) bool: the scored (non-pad) cells where `prediction` differs from `labels`."""
+    labels = square(labels)
+    return (square(prediction) != labels) & (labels != PAD)
+
+
 def maze_scores(inputs: np.ndarray, labels: np.ndarray, prediction: np.ndarray) -> dict:
     """Badges of one maze: `exact`, `valid_optimal` (a shortest S-G path, any one),
     `cell_accuracy` over scored cells, and `errors` (S, S) bool (wrong scored cells)."""
     inputs, labels, prediction = square(inputs), square(labels), square(prediction)
     scored = labels != PAD
-    errors = (prediction != labels) & scored
+    errors = cell_errors(labels, prediction)
     return {"exact": not bool(errors.any()),
             "valid_optimal": bool(is_valid_optimal(inputs, prediction)),
             "cell_accuracy": float(1.0 - errors.sum() / max(1, scored.sum())),

@@ -108,6 +108,18 @@ def test_maze_scores_exact_and_valid_optimal():
     assert bad["cell_accuracy"] == pytest.approx(1 - (label == PATH).sum() / 25)
 
 
+def test_cell_errors_skip_pad_cells_and_match_maze_scores():
+    label = canonical_label(MAZE)
+    other = label.copy()
+    other[label == PATH] = OPEN
+    errors = vr.cell_errors(label.ravel(), other.ravel())  # flat grids come back square
+    assert errors.shape == label.shape
+    assert np.array_equal(errors, vr.maze_scores(MAZE, label, other)["errors"])
+    padded = label.copy()
+    padded[0, 0] = vr.PAD
+    assert not vr.cell_errors(padded, other)[0, 0]  # a pad label is never scored
+
+
 def test_maze_difficulty_is_the_shortest_path_length():
     labels = np.stack([canonical_label(MAZE).ravel(), canonical_label(MAZE.T.copy()).ravel()])
     assert list(vr.maze_difficulty(labels)) == [shortest_path_moves(MAZE),
