@@ -42,7 +42,15 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning CheckpointIO plugin: atomic writes, `weights_only=True` reads."""
+    """Lightning CheckpointIO plugin: atomic writes, `weights_only=True` reads.
+
+    `preloaded=(path, contents)`: a checkpoint already read (the resume decision reads it); the
+    first load of that path returns these contents instead of reading the file a second time.
+    """
+
+    def __init__(self, preloaded: tuple[Path, dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        self._preloaded = preloaded
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         if storage_options is not None:
@@ -50,6 +58,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_save(checkpoint, path)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
+        if self._preloaded is not None and Path(path) == Path(self._preloaded[0]):
+            ckpt, self._preloaded = self._preloaded[1], None  # once: Lightning owns it now
+            return ckpt
         return load_checkpoint(path, map_location=map_location or "cpu")
 
 

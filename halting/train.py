@@ -313,7 +313,10 @@ def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, tim
     if config.use_ema:
         callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
     callbacks.append(saver)
-    plugins: list[Any] = [ckpt_io.AtomicCheckpointIO()]
+    # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
+    plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
+        preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
+    del ckpt
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())

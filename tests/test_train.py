@@ -71,6 +71,15 @@ def test_pausing_every_step_then_resuming_equals_the_uninterrupted_run(reference
     assert len(list((tmp_path / "logs").glob("version_*"))) == 6
 
 
+def test_a_resume_reads_its_checkpoint_once(reference, tmp_path, monkeypatch):
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
+    reads, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **k: reads.append(str(f)) or load(f, *a, **k))
+    assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]
+    assert reads == [str(tmp_path / "checkpoints" / "last.ckpt")]
+
+
 def test_changed_config_refuses_naming_the_keys_and_restart_starts_over(reference, tmp_path):
     with pytest.raises(TrainingPaused):
         train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
