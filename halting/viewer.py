@@ -22,6 +22,7 @@ import halting
 from halting import viewer_render as vr
 from halting.data import toy
 from halting.config import HEADLINE, max_ponder_of
+from halting.runs import RunFormatError, _read_json
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
@@ -58,6 +59,27 @@ def load_checkpoint(path: str, file_stamp: tuple, device: str):
 @st.cache_data(ttl=10, show_spinner=False)
 def find_runs(root: str) -> list[str]:
     return vr.find_checkpoints(root)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def run_file(path: str, file_stamp: tuple) -> pd.DataFrame | dict:
+    """A run's metrics CSV as a table or its run.json/eval.json as a dict, re-read only when
+    the file changes (`file_stamp`); a malformed file raises RunFormatError naming it."""
+    if path.endswith(".json"):
+        return _read_json(Path(path))
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as err:  # pandas' parser and empty-file errors are ValueErrors
+        raise RunFormatError(f"{path}: cannot read CSV ({err})") from err
+
+
+def read_run_file(path: Path) -> pd.DataFrame | dict | None:
+    """`run_file` of `path`, or None with its error shown on the page (no traceback)."""
+    try:
+        return run_file(str(path), stamp(str(path)))
+    except RunFormatError as exc:
+        st.error(str(exc))
+        return None
 
 
 @st.cache_data(max_entries=4, show_spinner="Loading mazes ...")
@@ -375,10 +397,10 @@ def training_page(info: dict, ckpt: str) -> None:
     run_dir = vr.run_dir_of(ckpt)
     st.markdown(f"#### Training of `{run_dir}`")
     path = vr.metrics_file(run_dir)
+    frame = None if path is None else read_run_file(path)
     if path is None:
         st.warning(f"No metrics.csv or train_metrics.csv in {run_dir}.")
-    else:
-        frame = pd.read_csv(path)
+    if frame is not None:
         names = vr.metric_names(frame)
         task = info.get("task", "")
         wanted = ["train/loss_total", f"val/{HEADLINE.get(task, 'accuracy')}", "val/steps"]
@@ -410,7 +432,9 @@ def training_page(info: dict, ckpt: str) -> None:
         for name in ("run.json", "eval.json"):
             if (run_dir / name).is_file():
                 with st.expander(name):
-                    st.json(json.loads((run_dir / name).read_text()))
+                    data = read_run_file(run_dir / name)
+                    if data is not None:
+                        st.json(data)
 
 
 # --- the page ----------------------------------------------------------------------------------

@@ -461,6 +461,24 @@ def test_training_page_draws_the_chosen_curves_and_the_config(toy_runs):
     assert json.loads(at.json[0].value)["data_meta"]["bits"] == 6
 
 
+def test_training_page_names_a_malformed_run_file_and_rereads_it_when_rewritten(toy_runs,
+                                                                               tmp_path):
+    source = toy_runs["parity_rnn_act"].parent
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("final.ckpt", vr.metrics_file(source).name):
+        (run / name).write_bytes((source / name).read_bytes())
+    (run / "eval.json").write_text("{not json")
+    at = app(tmp_path, run / "final.ckpt")
+    at.radio(key="page").set_value("Training").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.error) == 1 and str(run / "eval.json") in at.error[0].value
+    (run / "eval.json").write_text('{"learned": {"accuracy": 0.5}}')
+    at.run()
+    assert_clean(at)
+    assert json.loads(at.json[-1].value) == {"learned": {"accuracy": 0.5}}
+
+
 def test_runs_under_the_results_folder_can_be_picked(toy_runs):
     root = toy_runs["parity_rnn_act"].parent.parent
     at = app(root)
