@@ -181,6 +181,10 @@ def test_dry_run_local_profile_plans_the_small_preset(wf: Path):
     assert job_counts(proc.stdout) == expected_jobs(merged_config("presets/small.yaml"))
     assert "data/maze-8x8/manifest.json" in proc.stdout
     assert "maze-30x30" not in proc.stdout
+    # The target alias `aug8` (README, rules/data.smk): one dataset build, nothing else.
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "aug8")
+    assert job_counts(proc.stdout) == {"build_dataset": 1, "aug8": 1}
+    assert "wildcards: dataset=maze-30x30-hard-1k-aug8" in proc.stdout
 
 
 def planned_resources(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
