@@ -214,6 +214,7 @@ def test_dry_run_slurm_profile_needs_no_slurm(wf: Path):
             assert {k: res.get(k) for k in gpu} == gpu
         elif rule.startswith("evaluate"):
             assert res["gres"] == "gpu:a40:1" and res["cpus_per_task"] == "4", (rule, res)
+            assert {k: res.get(k) for k in gpu} == {**gpu, "runtime": "60"}, (rule, res)
         else:
             assert "gres" not in res and "slurm_extra" not in res, (rule, res)
             assert res["mem_mb"] == "8000" and res["runtime"] == "60", (rule, res)
