@@ -10,13 +10,14 @@ import pytest
 import torch
 
 import halting
-from halting.checkpoint import load_checkpoint
+from halting.checkpoint import CorruptCheckpoint, load_checkpoint
 from halting.config import make_config
 from halting.data import toy
 from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
 from halting.callbacks import Guard
 from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, _oom_message,
                            merge_metrics, train)
+from test_checkpoint import _truncate_copy
 
 TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
         "max_steps": 6, "val_size": 16, "learning_rate": 3e-3, "seed": 2, "dropout": 0.2}
@@ -135,6 +136,47 @@ def test_guard_names_which_check_fired():
     module.bias.grad[0] = float("nan")
     with pytest.raises(NonFiniteError, match=r"^non-finite gradient norm \(nan\) at step 5$"):
         guard.on_before_optimizer_step(trainer, module, None)
+
+
+def test_unreadable_final_ckpt_means_not_complete(reference, tmp_path):
+    assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]
+    _truncate_copy(tmp_path / "final.ckpt")
+    assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]  # resumed at step 6
+    log = (tmp_path / "train.log").read_text()
+    assert "already complete" not in log and "last.ckpt at step 6" in log
+    assert load_checkpoint(tmp_path / "final.ckpt")["global_step"] == 6
+
+
+def test_unreadable_resume_ckpt_falls_back_to_the_newest_readable(reference, tmp_path):
+    train(TINY, run_dir=tmp_path, save_every_n_steps=2, **QUIET)
+    ckpts = tmp_path / "checkpoints"
+    (tmp_path / "final.ckpt").unlink()
+    (ckpts / "step=00000006.ckpt").unlink()
+    _truncate_copy(ckpts / "last.ckpt")
+    with (pytest.warns(UserWarning, match="falling back to the newest readable checkpoint"),
+          pytest.warns(UserWarning, match="skipped unreadable.*last.ckpt.*step=00000004")):
+        metrics = train(TINY, run_dir=tmp_path, resume=ckpts / "last.ckpt", save_every_n_steps=2,
+                        **QUIET)
+    assert "step=00000004.ckpt at step 4" in (tmp_path / "train.log").read_text()
+    assert metrics == reference[1]
+    assert _same_weights(_weights(tmp_path / "final.ckpt"), _weights(reference[0] / "final.ckpt"))
+    for path in ckpts.glob("*.ckpt"):
+        _truncate_copy(path)
+    with pytest.warns(UserWarning), pytest.raises(CorruptCheckpoint):  # nothing readable left
+        train(TINY, run_dir=tmp_path, resume=ckpts / "last.ckpt", **QUIET)
+
+
+def test_maze_validates_every_n_epochs_and_at_the_end(tiny_maze_dir, tmp_path):
+    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 3,
+              "batch_size": 4, "max_epochs": 3, "seed": 1}  # 3 steps per epoch
+    metrics = train(config, run_dir=tmp_path, val_every_n_epochs=2, progress_bar=False,
+                    log_every_n_steps=1)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert len([r for r in rows if r["val/exact_accuracy"]]) == 2  # epoch 2, and the end
+    assert float(rows[-1]["val/exact_accuracy"]) == metrics["val/exact_accuracy"]
+    log = (tmp_path / "train.log").read_text()
+    assert "validation at step 6" in log and "validation at step 9" in log
+    assert "validation at step 3" not in log
 
 
 def test_out_of_memory_message_names_the_run_and_the_flags():
