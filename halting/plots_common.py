@@ -139,7 +139,6 @@ def plot_band(
     lo,
     hi,
     st: dict,
-    label: str | None,
     marker: bool = False,
     limits: tuple[float, float] = (-math.inf, math.inf),
 ) -> None:
@@ -153,7 +152,6 @@ def plot_band(
         linestyle=st["linestyle"],
         marker=st["marker"] if marker else None,
         markersize=3,
-        label=label,
     )
     band = np.isfinite(lo) & np.isfinite(hi)
     if band.any():

@@ -106,7 +106,7 @@ def training_curves(runs: Sequence[Run], task: str) -> Figure:
             ]
             x, mean, lo, hi = seed_band(series)
             if len(x):
-                plot_band(ax, x, mean, lo, hi, styles[key], None, limits=limits)
+                plot_band(ax, x, mean, lo, hi, styles[key], limits=limits)
                 drawn = True
         if drawn:
             handles.append(legend_handle(styles[key]))
@@ -165,7 +165,7 @@ def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
                 x, y = binned_series(x, y, edges)
             series.append((x, y))
         x, mean, lo, hi = seed_band(series)  # averages repeated x per seed
-        plot_band(ax, x, mean, lo, hi, styles[key], None, marker=True, limits=STEPS_LIMITS)
+        plot_band(ax, x, mean, lo, hi, styles[key], marker=True, limits=STEPS_LIMITS)
         handles.append(legend_handle(styles[key], marker=True))
         names.append(f"{labels[key]} (n={len(pairs)})")
     xlabel = DIFFICULTY_LABELS.get(task, "difficulty")

@@ -54,7 +54,7 @@ def table_pages(n_rows: int) -> int:
 
 
 def format_seconds(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds):
+    if not math.isfinite(seconds):
         return "–"
     if seconds < 120:
         return f"{seconds:.0f} s"

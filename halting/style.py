@@ -37,12 +37,6 @@ OKABE_ITO = {
 PALETTE = list(OKABE_ITO.values())
 LINESTYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-# The halting criteria keep one colour each wherever criteria are compared.
-CRITERION_COLOURS = {
-    "act": OKABE_ITO["blue"],
-    "pondernet": OKABE_ITO["vermillion"],
-    "fixed": "#7F7F7F",
-}
 REFERENCE_COLOUR = "#555555"
 
 RC: dict[str, Any] = {

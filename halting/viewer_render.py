@@ -60,11 +60,10 @@ def square(grid: np.ndarray) -> np.ndarray:
     return grid.reshape(side, side)
 
 
-def tiles_rgb(colours: np.ndarray, cell_px: int, errors: np.ndarray | None = None,
-              lines: bool = True) -> np.ndarray:
+def tiles_rgb(colours: np.ndarray, cell_px: int, errors: np.ndarray | None = None) -> np.ndarray:
     """(R, C, 3) cell colours -> (R*px, C*px, 3) uint8 image with grid lines and error frames."""
     img = np.repeat(np.repeat(colours.astype(np.uint8), cell_px, 0), cell_px, 1)
-    if lines and cell_px >= 8:  # one-pixel line on each cell's right and bottom edge
+    if cell_px >= 8:  # one-pixel line on each cell's right and bottom edge
         img[cell_px - 1::cell_px, :] = (img[cell_px - 1::cell_px, :] * 0.55
                                         + LINE_RGB * 0.45).astype(np.uint8)
         img[:, cell_px - 1::cell_px] = (img[:, cell_px - 1::cell_px] * 0.55
