@@ -56,15 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
                      "(see `streamlit run --help`).")
 
 
-def streamlit_command(args: argparse.Namespace) -> list[str]:
-    """The `python -m streamlit run ...` command line of `halting view ARGS`."""
+def streamlit_options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The config options `halting view ARGS` gives `streamlit run`: those passed through, then
+    the defaults (--host, --port, ...) of the ones not given."""
     pairs = list(args.streamlit_options)
     given = {name for name, _ in pairs}
     defaults = [("server.address", args.host), ("server.port", str(args.port)),
                 ("browser.gatherUsageStats", "false"), ("client.toolbarMode", "minimal")]
     if args.no_browser:
         defaults.append(("server.headless", "true"))
-    pairs += [(name, value) for name, value in defaults if name not in given]
+    return pairs + [(name, value) for name, value in defaults if name not in given]
+
+
+def streamlit_command(args: argparse.Namespace) -> list[str]:
+    """The `python -m streamlit run ...` command line of `halting view ARGS`."""
+    pairs = streamlit_options(args)
     flags = [part for name, value in pairs for part in (f"--{name}", str(value))]
     extra = list(args.extra)
     if extra[:1] == ["--"]:
@@ -93,9 +99,8 @@ def run(args: argparse.Namespace, command: str) -> int:
               "`pip install -e '.[viewer]'`", file=sys.stderr)
         return 2
     cmd = streamlit_command(args)
-    options = dict(args.streamlit_options)
-    host = options.get("server.address", args.host)
-    port = int(options.get("server.port", args.port))
+    options = dict(streamlit_options(args))
+    host, port = options["server.address"], int(options["server.port"])
     if not port_free(host, port):
         print(f"halting view: port {port} on {host} is in use; choose another with --port",
               file=sys.stderr)

@@ -312,6 +312,20 @@ def test_view_refuses_a_busy_port():
         assert viewer_cli.run(view_args("--port", str(port)), "view") == 2
 
 
+def test_view_host_reaches_the_command_and_the_port_check(capsys):
+    flags = viewer_cli.streamlit_command(view_args("--host", "0.0.0.0"))[5:]
+    assert dict(zip(flags[::2], flags[1::2]))["--server.address"] == "0.0.0.0"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        given_address = ("--host", "0.0.0.0", "--server.address", "localhost")  # wins
+        for argv in (("--host", "localhost"), given_address):
+            capsys.readouterr()
+            assert viewer_cli.run(view_args(*argv, "--port", port), "view") == 2
+            assert f"port {port} on localhost is in use" in capsys.readouterr().err
+
+
 # --- the app (Streamlit's AppTest) on trained fixture checkpoints ----------------------------
 
 TINY_UT = {"ut_max_hops": 3, "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8,
