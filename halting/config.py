@@ -201,9 +201,15 @@ def make_config(values: dict[str, Any], source: str = "config") -> ExperimentCon
     return config
 
 
+def canonical_json(values: Any) -> str:
+    """`values` as canonical JSON: sorted keys, no spaces, str() of what JSON cannot encode.
+    The workflow's params and config_hash both use it: a change of output reruns every job."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def config_hash(values: dict[str, Any], length: int = 12) -> str:
     """sha256 of the canonical JSON (sorted keys) of `values`, first `length` hex digits."""
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    text = canonical_json(values)
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 

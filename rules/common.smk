@@ -1,12 +1,11 @@
 # Small named helpers of the rules: targets, per-experiment params, profile checks.
 # Everything here runs at parse time, so a bad experiment fails before any job starts.
 
-import json
 import os
 import re
 
 import halting
-from halting.config import config_hash, make_config
+from halting.config import canonical_json, config_hash, make_config
 
 # Training code version in every training job's params: bump halting.__version__ to retrain
 # everything after a change that alters results (a hash of the sources would retrain on any edit).
@@ -90,10 +89,6 @@ def all_run_dirs():
 
 def all_eval_files():
     return [f"{d}/eval.json" for d in all_run_dirs()]
-
-
-def canonical_json(values):
-    return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
 def train_config_json(wildcards):
