@@ -246,7 +246,10 @@ def write_summary(
     .tex next to it, each atomically. Returns the table (one row per experiment)."""
     runs = load_runs(results_root, run_dirs)
     if not runs:
-        where = results_root if run_dirs is None else "the given run folders"
+        if run_dirs is None:
+            where = f"{results_root} (expected <task>/<experiment>/seed<k>/run.json)"
+        else:
+            where = "the given run folders"
         raise ValueError(f"no runs found in {where}")
     out_pdf = Path(out_pdf)
     table = experiment_table(runs)

@@ -238,7 +238,9 @@ def _load_eval_json(path: Path, task: str) -> dict[str, Any]:
         if metrics is None:
             continue
         if not isinstance(metrics, dict):
-            raise RunFormatError(f"{path}: '{mode}' must be an object")
+            raise RunFormatError(
+                f"{path}: '{mode}' must be an object, got {type(metrics).__name__}"
+            )
         for name in ("accuracy", "exact_accuracy", "accuracy_place", "accuracy_sequence"):
             _check_fraction(path, f"{mode}.{name}", metrics.get(name))
     for name in (headline, "steps_mean"):
@@ -290,7 +292,9 @@ def _load_examples(path: Path) -> dict[str, np.ndarray]:
         if arrays[key].shape != shape:
             raise RunFormatError(f"{path}: {key} has shape {arrays[key].shape}, inputs {shape}")
     if arrays["example_id"].shape != shape[:1]:
-        raise RunFormatError(f"{path}: example_id must be ({shape[0]},)")
+        raise RunFormatError(
+            f"{path}: example_id must be ({shape[0]},), got {arrays['example_id'].shape}"
+        )
     return arrays
 
 

@@ -336,10 +336,20 @@ def test_malformed_eval_and_examples(tmp_path):
     np.savez(run_dir / "examples.npz", **data)
     with pytest.raises(RunFormatError, match=r"examples\.npz: missing array\(s\) steps"):
         load_run(run_dir)
+    data["steps"] = data["labels"]
+    data["example_id"] = data["example_id"][:-1]
+    np.savez(run_dir / "examples.npz", **data)
+    k = len(data["inputs"])
+    with pytest.raises(RunFormatError, match=rf"example_id must be \({k},\), got \({k - 1},\)"):
+        load_run(run_dir)
     (run_dir / "examples.npz").unlink()
     (run_dir / "per_example.parquet").unlink()
     run = load_run(run_dir)
     assert run.examples is None and run.per_example is None
+    ev["max_steps"] = [0.5]
+    (run_dir / "eval.json").write_text(json.dumps(ev))
+    with pytest.raises(RunFormatError, match="'max_steps' must be an object, got list"):
+        load_run(run_dir)
 
 
 def test_seeds_of_one_experiment_must_agree(tmp_path):

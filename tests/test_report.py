@@ -177,8 +177,9 @@ def test_failed_summary_keeps_the_previous_files(results, tmp_path):
 
 def test_no_runs_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no runs found"):
+    with pytest.raises(ValueError, match="no runs found") as err:
         report.write_summary(tmp_path / "empty", tmp_path / "s.pdf")
+    assert "<task>/<experiment>/seed<k>/run.json" in str(err.value)
     assert (
         main(["summary", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "s.pdf")])
         == 2
