@@ -245,115 +245,102 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
     with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings():
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
-        return _train_locked(config, run_dir, ckpt_dir, log, start, resume=resume, restart=restart,
-                             time_budget_min=time_budget_min, accelerator=accelerator,
-                             devices=devices, precision=precision,
-                             log_every_n_steps=log_every_n_steps,
-                             save_every_n_steps=save_every_n_steps,
-                             save_every_n_epochs=save_every_n_epochs, data_workers=data_workers,
-                             val_every_n_steps=val_every_n_steps,
-                             val_every_n_epochs=val_every_n_epochs, progress_bar=progress_bar)
+        from pytorch_lightning.callbacks import EMAWeightAveraging
+        from pytorch_lightning.plugins.environments import SLURMEnvironment
 
+        from halting.data.modules import make_datamodule
+        from halting.system import HaltingSystem
 
-def _train_locked(config, run_dir, ckpt_dir, log, start, *, resume, restart, time_budget_min,
-                  accelerator, devices, precision, log_every_n_steps, save_every_n_steps,
-                  save_every_n_epochs, data_workers, val_every_n_steps, val_every_n_epochs,
-                  progress_bar) -> dict[str, float]:
-    from pytorch_lightning.callbacks import EMAWeightAveraging
-    from pytorch_lightning.plugins.environments import SLURMEnvironment
+        final_path = run_dir / "final.ckpt"
+        if not restart and resume in (None, "auto") and final_path.is_file():
+            try:
+                final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
+            except ckpt_io.CorruptCheckpoint:
+                final = None
+            if final is not None and _saved_config(final) == config.to_dict():
+                log(f"already complete: {final_path} (step {final.get('global_step')})")
+                return dict(final.get("metrics", {}))
+        ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
+        if ckpt_path is None:
+            log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
+                f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
+        else:
+            log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
+                f"on {socket.gethostname()} pid {os.getpid()}")
+        if final_path.exists():
+            final_path.unlink()  # a stale result of this config must not outlive a new attempt
 
-    from halting.data.modules import make_datamodule
-    from halting.system import HaltingSystem
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        data = make_datamodule(config, data_workers=data_workers)
+        system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
+        spe = data.data_meta.get("steps_per_epoch") or None
+        max_steps = config.max_steps or -1
+        if spe is None:  # toy: one endless epoch, validation every n steps and at the end
+            every = val_every_n_steps or max(1, min(1000, max_steps // 10))
+            val_kw = {"val_check_interval": every, "check_val_every_n_epoch": None}
 
-    final_path = run_dir / "final.ckpt"
-    if not restart and resume in (None, "auto") and final_path.is_file():
+            def val_due(step: int, final: bool) -> bool:
+                return final or step % every == 0
+        else:  # maze: validation at the end of every n-th epoch, and at the end
+            every = val_every_n_epochs
+            val_kw = {"check_val_every_n_epoch": every}
+
+            def val_due(step: int, final: bool) -> bool:
+                epoch = (step - 1) // spe + 1  # 1-based epoch of this step
+                return (final or step % spe == 0) and epoch % every == 0
+        budget_s = None if time_budget_min is None else 60.0 * time_budget_min
+        saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
+                                every_n_epochs=save_every_n_epochs,
+                                steps_per_epoch=spe, max_steps=max_steps,
+                                max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
+                                start=start, log=log)
+        callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
+                                        TextProgress(log, log_every_n_steps)]
+        if config.use_ema:
+            callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
+        callbacks.append(saver)
+        # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
+        plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
+            preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
+        del ckpt
+        if SLURMEnvironment.detect():
+            plugins.append(SLURMEnvironment(auto_requeue=False))
+        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+        trainer = pl.Trainer(
+            default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
+            precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
+            max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
+            enable_checkpointing=False, enable_progress_bar=progress_bar,
+            enable_model_summary=False, log_every_n_steps=log_every_n_steps,
+            num_sanity_val_steps=0, deterministic=True if on_cpu else None,
+            gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
         try:
-            final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
-        except ckpt_io.CorruptCheckpoint:
-            final = None
-        if final is not None and _saved_config(final) == config.to_dict():
-            log(f"already complete: {final_path} (step {final.get('global_step')})")
-            return dict(final.get("metrics", {}))
-    ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
-    if ckpt_path is None:
-        log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
-            f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
-    else:
-        log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
-            f"on {socket.gethostname()} pid {os.getpid()}")
-    if final_path.exists():
-        final_path.unlink()  # a stale result of this config must not outlive a new attempt
+            trainer.fit(system, datamodule=data,
+                        ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+        except PauseFit:
+            pass
+        except NonFiniteError as exc:
+            log(f"stopped: {exc}; the last finite checkpoint is kept in {ckpt_dir}")
+            raise
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            message = _oom_message(config, exc)
+            log(f"stopped: {message}")
+            raise RuntimeError(message) from exc
+        finally:
+            merge_metrics(run_dir)
+        if saver.paused_at is not None:
+            raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
+                                 (time.monotonic() - start) / 60)
 
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    data = make_datamodule(config, data_workers=data_workers)
-    system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
-    spe = data.data_meta.get("steps_per_epoch") or None
-    max_steps = config.max_steps or -1
-    if spe is None:  # toy: one endless epoch, validation every n steps and at the end
-        every = val_every_n_steps or max(1, min(1000, max_steps // 10))
-        val_kw = {"val_check_interval": every, "check_val_every_n_epoch": None}
-
-        def val_due(step: int, final: bool) -> bool:
-            return final or step % every == 0
-    else:  # maze: validation at the end of every n-th epoch, and at the end
-        every = val_every_n_epochs
-        val_kw = {"check_val_every_n_epoch": every}
-
-        def val_due(step: int, final: bool) -> bool:
-            epoch = (step - 1) // spe + 1  # 1-based epoch of this step
-            return (final or step % spe == 0) and epoch % every == 0
-    budget_s = None if time_budget_min is None else 60.0 * time_budget_min
-    saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
-                            every_n_epochs=save_every_n_epochs,
-                            steps_per_epoch=spe, max_steps=max_steps,
-                            max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
-                            start=start, log=log)
-    callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
-                                    TextProgress(log, log_every_n_steps)]
-    if config.use_ema:
-        callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
-    callbacks.append(saver)
-    # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
-    plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
-        preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
-    del ckpt
-    if SLURMEnvironment.detect():
-        plugins.append(SLURMEnvironment(auto_requeue=False))
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    trainer = pl.Trainer(
-        default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
-        precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
-        max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=progress_bar,
-        enable_model_summary=False, log_every_n_steps=log_every_n_steps,
-        num_sanity_val_steps=0, deterministic=True if on_cpu else None,
-        gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
-    try:
-        trainer.fit(system, datamodule=data,
-                    ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-    except PauseFit:
-        pass
-    except NonFiniteError as exc:
-        log(f"stopped: {exc}; the last finite checkpoint is kept in {ckpt_dir}")
-        raise
-    except (torch.OutOfMemoryError, MemoryError) as exc:
-        message = _oom_message(config, exc)
-        log(f"stopped: {message}")
-        raise RuntimeError(message) from exc
-    finally:
-        merge_metrics(run_dir)
-    if saver.paused_at is not None:
-        raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST, (time.monotonic() - start) / 60)
-
-    metrics = saver.last_val_metrics
-    if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
-        metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
-        merge_metrics(run_dir)
-    final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
-             "global_step": trainer.global_step, "epoch": trainer.current_epoch,
-             "metrics": metrics, "train_seconds": saver.train_seconds(),
-             "pytorch-lightning_version": pl.__version__}
-    ckpt_io.atomic_save(final, final_path)
-    log(f"complete at step {trainer.global_step}: "
-        + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
-    return metrics
+        metrics = saver.last_val_metrics
+        if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
+            metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
+            merge_metrics(run_dir)
+        final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
+                 "global_step": trainer.global_step, "epoch": trainer.current_epoch,
+                 "metrics": metrics, "train_seconds": saver.train_seconds(),
+                 "pytorch-lightning_version": pl.__version__}
+        ckpt_io.atomic_save(final, final_path)
+        log(f"complete at step {trainer.global_step}: "
+            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
+        return metrics
