@@ -1,6 +1,7 @@
 """Helpers the workflow scripts share: log redirection, the time budget, run.json."""
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,13 @@ def log_to(path):
     os.close(fd)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+
+
+def log_info_to(path):
+    """log_to(path), plus the `logging` records of level INFO and up (the figures' and the
+    summary's progress) in that log."""
+    log_to(path)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def time_budget_min(resources):
