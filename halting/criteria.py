@@ -2,7 +2,7 @@
 
 Every backbone runs the same loop over ponder steps n = 1..M:
 
-    state = criterion.init_state(unit_mask, mode)
+    state = criterion.init_state(unit_mask, mode)   # (halting/models/ponder.py: PonderLoop)
     for n in 1..M:
         s_n = cell(...)                                            # new recurrent state
         if not criterion.keep_going(state, halt_logit(s_n), n, M): break
@@ -54,10 +54,10 @@ class HaltingOutput:
         return (self.p * n).sum(-1)
 
 
-def mix(states: Tensor | list[Tensor], weights: Tensor | None, update: str = "weighted") -> Tensor:
+def mix(states: list[Tensor], weights: Tensor | None, update: str = "weighted") -> Tensor:
     """Mean-field state of the K steps run (Graves eq. 7): sum_n w_n s^n.
 
-    `states`: s^1..s^K stacked (K, *U, ...) or as a list; `weights` (*U, K), broadcast over the
+    `states`: the K states s^n (*U, ...); `weights` (*U, K), broadcast over the
     trailing dims; None reads out s^K (fixed depth, max mode). `update="interpolate"` is
     tensor2tensor's "basic" UT ACT, acc_n = w_n s^n + (1 - w_n) acc_{n-1} from acc_0 = 0, i.e.
     the weights w_n prod_{j>n} (1 - w_j).
@@ -69,7 +69,7 @@ def mix(states: Tensor | list[Tensor], weights: Tensor | None, update: str = "we
         weights = weights * torch.cat([kept[..., 1:], torch.ones_like(kept[..., :1])], -1)
     elif update != "weighted":
         raise ValueError(f"unknown update {update!r}: expected 'weighted' or 'interpolate'")
-    stacked = states if isinstance(states, Tensor) else torch.stack(states)  # (K, *U, ...)
+    stacked = torch.stack(states)  # (K, *U, ...)
     return (_to_steps_first(weights, stacked.dim()) * stacked).sum(0)
 
 
@@ -98,7 +98,10 @@ class ACT:
 
     def __init__(self, eps: float = 0.01):
         self.eps = eps
-        self._thresholds: dict = {}
+
+    def weighs_every_step(self, mode: str) -> bool:
+        """Whether `finish` reads every state s^n (else s^K only, and the loop keeps just it)."""
+        return mode != "max"
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         # padding units start with a full halting sum: halted before step 1
@@ -114,13 +117,8 @@ class ACT:
             return False
         state["cum"] = state["cum"] + torch.sigmoid(halt_logit)  # sum_{i<=n} h^i, counted once
         state["sums"].append(state["cum"])
-        return state["mode"] == "max" or state["cum"].min().item() < self._threshold(state["cum"])
-
-    def _threshold(self, like: Tensor) -> float:
-        """1 - eps rounded to the sums' dtype, so that the loop's test and `finish`'s agree."""
-        if like.dtype not in self._thresholds:
-            self._thresholds[like.dtype] = torch.tensor(1.0 - self.eps, dtype=like.dtype).item()
-        return self._thresholds[like.dtype]
+        # compared as tensors, in the sums' dtype, exactly as `finish` counts N
+        return state["mode"] == "max" or bool(state["cum"].min() < 1.0 - self.eps)
 
     def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
                update: str = "weighted") -> dict:
@@ -131,39 +129,35 @@ class ACT:
         N = maskf  # (*U,) N = 1 + #{n < K : sum_{i<=n} h^i < 1 - eps}
         if K > 1:
             sums = torch.stack(state["sums"][: K - 1], -1)  # (*U, K - 1)
-            N = maskf * (1 + (sums < self._threshold(sums)).sum(-1))
-        steps = N
-        if state["mode"] == "max":  # read out step M; N and R of the learned halting reported
-            p, R, h_run = act_weights(halt_logits, N, maskf)
-            steps, mean_field, cost = maskf * float(limit), states[-1], N + R
-        elif update == "weighted":
-            mean_field, p, cost, h_run = _ACTMeanField.apply(halt_logits, N, maskf, *states)
-            R = cost.detach() - N
+            N = maskf * (1 + (sums < 1.0 - self.eps).sum(-1))
+        if state["mode"] == "max" or update != "weighted":
+            p, R, h, before, at_N = act_weights(halt_logits, N, maskf)
+            h_run, cost = h.detach() * (before | at_N), N + R
+            mean_field = states[-1] if state["mode"] == "max" else mix(states, p, update)
         else:
-            p, R, h_run = act_weights(halt_logits, N, maskf)
-            mean_field, cost = mix(states, p, update), N + R
+            mean_field, p, cost, R, h_run = _ACTMeanField.apply(halt_logits, N, maskf, *states)
+        steps = maskf * float(limit) if state["mode"] == "max" else N  # max: read out step M
         return {"state": mean_field, "steps": steps, "remainder": R, "cost": cost,
                 "p": _pad(p.detach(), limit), "halt_prob": _pad(h_run, limit)}
 
 
-def act_weights(halt_logits: Tensor, N: Tensor, maskf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def act_weights(halt_logits: Tensor, N: Tensor, maskf: Tensor):
     """ACT's weights from logits (*U, K) and steps N (*U,): h^n = sigmoid(logit),
     R = m (1 - sum_{n<N} h^n), p^n = h^n [n < N] + R [n = N] (m = 0 for padding units).
-    Differentiable through R and h^n, n < N; returns p, R and h^n of the steps run, n <= N
-    (detached, reported only)."""
+    Differentiable through R and h^n, n < N. Returns p, R, h and the masks [n < N], [n = N]."""
     h = torch.sigmoid(halt_logits)  # (*U, K) h^n
     n = torch.arange(1, h.shape[-1] + 1, device=h.device)
     before, at_N = n < N.unsqueeze(-1), n == N.unsqueeze(-1)
     p_before = torch.where(before, h, 0.0)
     R = (1.0 - p_before.sum(-1)) * maskf  # (*U,); h^N gets no gradient
     p = torch.where(at_N, R.unsqueeze(-1), p_before)
-    return p, R, h.detach() * (before | at_N)
+    return p, R, h, before, at_N
 
 
 class _ACTMeanField(torch.autograd.Function):
     """`act_weights`, the mean-field state s = sum_n p^n s^n and the cost rho = N + R as one
     autograd node (the train step's hot path: on a CPU, ~15 small autograd nodes cost more
-    than the maths). Returns s, p, rho and the reported h^n (n <= N, no gradient).
+    than the maths). Returns s, p, rho and, without gradient, R and h^n for n <= N.
 
     Backward, N a constant: g_s^n = p^n g_s; g_p^n += <g_s, s^n>; g_R = g_rho; then
     dL/dh^n = [n < N] (g_p^n - m (g_p^N + g_R)) and dL/dlogit^n = dL/dh^n h^n (1 - h^n).
@@ -171,12 +165,7 @@ class _ACTMeanField(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, halt_logits: Tensor, N: Tensor, maskf: Tensor, *states: Tensor):
-        h = torch.sigmoid(halt_logits)  # (*U, K)
-        n = torch.arange(1, h.shape[-1] + 1, device=h.device)
-        before, at_N = n < N.unsqueeze(-1), n == N.unsqueeze(-1)
-        p = h * before
-        R = (1.0 - p.sum(-1)) * maskf
-        p = torch.where(at_N, R.unsqueeze(-1), p)
+        p, R, h, before, at_N = act_weights(halt_logits, N, maskf)  # (*U, K), no grad here
         mean_field = torch.zeros_like(states[0])
         for k, s_k in enumerate(states):  # sum_n p^n s^n without a (K, *U, ...) temporary
             mean_field.addcmul_(_to_trailing(p[..., k], s_k.dim()), s_k)
@@ -184,11 +173,11 @@ class _ACTMeanField(torch.autograd.Function):
         # the output, and so this node and the whole graph, alive forever (a C++ cycle)
         ctx.save_for_backward(h, before, at_N, maskf, p, *states)
         h_run = h * (before | at_N)
-        ctx.mark_non_differentiable(h_run)
-        return mean_field, p, N + R, h_run
+        ctx.mark_non_differentiable(R, h_run)
+        return mean_field, p, N + R, R, h_run
 
     @staticmethod
-    def backward(ctx, g_state: Tensor, g_p: Tensor, g_cost: Tensor, _g_h):
+    def backward(ctx, g_state: Tensor, g_p: Tensor, g_cost: Tensor, _g_R, _g_h):
         h, before, at_N, maskf, p, *states = ctx.saved_tensors
         g_states, inner = [], []
         for k, s_k in enumerate(states):
@@ -221,6 +210,9 @@ class PonderNet:
             raise ValueError(f"eval_halting must be 'sample' or 'median', got {eval_halting!r}")
         self.lambda_p = lambda_p
         self.eval_halting = eval_halting
+
+    def weighs_every_step(self, mode: str) -> bool:
+        return mode != "max"
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
@@ -282,6 +274,9 @@ class FixedDepth:
 
     name = "fixed"
     needs_step_outputs = False
+
+    def weighs_every_step(self, mode: str) -> bool:
+        return False
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         return {"mask": unit_mask}

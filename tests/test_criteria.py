@@ -186,7 +186,7 @@ def _fused_and_reference(logits, N, maskf, states):
     from halting.criteria import _ACTMeanField, act_weights
 
     fused = _ACTMeanField.apply(logits, N, maskf, *states)[:3]
-    p, R, _ = act_weights(logits, N, maskf)
+    p, R = act_weights(logits, N, maskf)[:2]
     return fused, (mix(states, p), p, N + R)
 
 
@@ -219,3 +219,16 @@ def test_fused_act_mean_field_passes_gradcheck():
     maskf = torch.ones(3, dtype=torch.float64)
     assert torch.autograd.gradcheck(
         lambda lg, *s: _ACTMeanField.apply(lg, N, maskf, *s)[:3], (logits, *states))
+
+
+def test_act_interpolate_update_through_finish():
+    # p = (0.3, 0.5, 0.2) as in the hand example; t2t's interpolation weighs step n by
+    # p^n prod_{j>n} (1 - p^j): 0.3 * 0.5 * 0.8 = 0.12, 0.5 * 0.8 = 0.4, 0.2
+    act = ACT(0.01)
+    st = act.init_state(torch.ones(1, dtype=torch.bool))
+    logits = [torch.logit(torch.tensor([h])) for h in (0.3, 0.5, 0.4)]
+    assert [act.keep_going(st, lg, n, 5) for n, lg in enumerate(logits, 1)] == [True, True, False]
+    eye = [torch.eye(3)[n].expand(1, 3) for n in range(3)]
+    r = act.finish(st, torch.stack(logits, -1), eye, 5, update="interpolate")
+    torch.testing.assert_close(r["state"][0], torch.tensor([0.12, 0.4, 0.2]))
+    torch.testing.assert_close(r["p"][0, :3], torch.tensor([0.3, 0.5, 0.2]))  # p itself unchanged

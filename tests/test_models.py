@@ -125,7 +125,7 @@ def test_pondernet_task_loss_is_expected_step_loss():
 
 
 def test_step_logits_has_the_per_step_linear_gradient():
-    from halting.models.halting_unit import decision_logit, step_logits
+    from halting.models.ponder import decision_logit, step_logits
 
     torch.manual_seed(0)
     unit = torch.nn.Linear(5, 1).double()
@@ -139,7 +139,6 @@ def test_step_logits_has_the_per_step_linear_gradient():
     params = [unit.weight, unit.bias, *inputs]
     for a, b in zip(torch.autograd.grad(fused, params, g), torch.autograd.grad(ref, params, g)):
         torch.testing.assert_close(a, b)
-    assert not values[0].requires_grad  # the loop's values were not turned into graph nodes
 
 
 @pytest.mark.parametrize("model", ["act_rnn", "universal_transformer"])
@@ -160,3 +159,24 @@ def test_forward_without_backward_frees_its_graph(model):
     for _ in range(3):
         net(x, mode="train")
     assert live_tensors() == before
+
+
+@pytest.mark.parametrize("criterion,mode,kept", [
+    ("act", "eval", 4), ("act", "max", 1), ("pondernet", "eval", 4), ("fixed", "eval", 1)])
+def test_ponder_loop_keeps_only_the_states_finish_reads(criterion, mode, kept):
+    # fixed depth and max mode read out s^K only: holding every state costs K x the memory
+    from halting.criteria import build_criterion
+    from halting.models.ponder import PonderLoop
+
+    crit = build_criterion(criterion, pondernet_eval="median")
+    unit = None if criterion == "fixed" else torch.nn.Linear(3, 1)
+    if unit is not None:
+        torch.nn.init.constant_(unit.weight, 0.0)
+        torch.nn.init.constant_(unit.bias, -10.0)  # h ~ 0: nothing halts before M = 4
+    loop = PonderLoop(crit, unit, torch.ones(2, dtype=torch.bool), mode, 4)
+    for n in range(1, 5):
+        s = torch.full((2, 3), float(n))
+        if not loop.step(n, s, None if unit is None else s):
+            break
+    assert n == 4 and len(loop.states) == kept and loop.states[-1][0, 0] == 4
+    assert loop.finish()["state"].shape == (2, 3)

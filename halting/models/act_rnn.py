@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from halting.criteria import HaltingOutput, build_criterion
-from halting.models.halting_unit import decision_logit, step_logits
+from halting.models.ponder import PonderLoop
 
 MAZE_EMBED = 8  # token embedding width of the maze encoders
 
@@ -102,6 +102,12 @@ class ACTRNN(nn.Module):
             return e.transpose(1, 2).reshape(x.shape[0], 1, MAZE_EMBED, S, S)
         return self.encode(e.flatten(1)).unsqueeze(1)  # (B, 1, H)
 
+    def _halt_input(self, h: Tensor) -> Tensor | None:
+        """The halting unit's input: the state, pooled per puzzle for the conv encoder."""
+        if self.halt is None:
+            return None
+        return h.mean(dim=(2, 3)) if self.conv else h  # (B, H)
+
     def _init_state(self, B: int, like: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         H = self.cfg.hidden_size
         if self.conv:
@@ -134,22 +140,19 @@ class ACTRNN(nn.Module):
         outs, step_outs, results = [], [], []
         for t in range(T):
             x_first, x_rest = self._flag(inputs[:, t], True), self._flag(inputs[:, t], False)
-            hs = crit.init_state(torch.ones(B, dtype=torch.bool, device=x.device), mode)
-            states, per_step, halt_in, logits = [], [], [], []
+            loop = PonderLoop(crit, self.halt, torch.ones(B, dtype=torch.bool, device=x.device),
+                              mode, M)
+            per_step = []
             s = state
             for n in range(1, M + 1):
                 s = self.cell(x_first if n == 1 else x_rest, s)
                 h = s[0] if isinstance(s, tuple) else s  # LSTM: halt and read out from h
-                states.append(torch.cat(s, -1) if isinstance(s, tuple) else s)  # h and c
                 if keep_steps:
                     per_step.append(self._readout(h))
-                if self.halt is not None:
-                    halt_in.append(h.mean(dim=(2, 3)) if self.conv else h)  # conv: per puzzle
-                    logits.append(decision_logit(self.halt, halt_in[-1]))  # (B,)
-                if not crit.keep_going(hs, logits[-1] if logits else None, n, M):
+                flat = torch.cat(s, -1) if isinstance(s, tuple) else s  # LSTM: h and c averaged
+                if not loop.step(n, flat, self._halt_input(h)):
                     break
-            halt_logits = step_logits(logits, halt_in, self.halt) if logits else None  # (B, K)
-            r = crit.finish(hs, halt_logits, states, M)
+            r = loop.finish()
             state = r["state"].chunk(2, -1) if isinstance(s, tuple) else r["state"]
             results.append(r)
             h_t = state[0] if isinstance(state, tuple) else state
@@ -167,10 +170,8 @@ class ACTRNN(nn.Module):
         return y.reshape(h.shape[0], *self.cfg.output_shape)
 
     def _collect(self, outs, step_outs, results, mask, keep_steps) -> HaltingOutput:
-        def cat(key: str) -> Tensor:  # (B, T, ...)
-            if len(results) == 1:
-                return results[0][key].unsqueeze(1)
-            return torch.stack([r[key] for r in results], 1)
+        def cat(key: str) -> Tensor:
+            return torch.stack([r[key] for r in results], 1)  # (B, T, ...)
 
         maskf = mask.to(outs[0].dtype)
         cost = (cat("cost") * maskf).sum(1).mean()  # rho summed over input steps, batch mean

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from halting.criteria import HaltingOutput, build_criterion
-from halting.models.halting_unit import decision_logit, step_logits
+from halting.models.ponder import PonderLoop
 
 PARITY_VOCAB = 4  # 0 CLS, then bit value + 2: -1 -> 1, 0 -> 2, +1 -> 3
 
@@ -142,20 +142,14 @@ class UniversalTransformer(nn.Module):
             mask = torch.ones(B, L, dtype=torch.bool, device=s.device)
         attn_mask = None if bool(mask.all()) else mask[:, None, None, :]  # keys that exist
         pos, timing = sinusoid(L, H, s.device), sinusoid(M, H, s.device)
-        hs = crit.init_state(mask, mode)
-        states, per_step, halt_in, logits = [], [], [], []
+        loop, per_step = PonderLoop(crit, self.halt, mask, mode, M), []
         for n in range(1, M + 1):
             s = self.layer(s + pos + timing[n - 1], attn_mask, causal=cfg.task == "addition")
-            states.append(s)
             if keep_steps:
                 per_step.append(self._readout(s))
-            if self.halt is not None:
-                halt_in.append(self.ln_halt(s))
-                logits.append(decision_logit(self.halt, halt_in[-1]))  # (B, L)
-            if not crit.keep_going(hs, logits[-1] if logits else None, n, M):
+            if not loop.step(n, s, None if self.halt is None else self.ln_halt(s)):
                 break
-        halt_logits = step_logits(logits, halt_in, self.halt) if logits else None  # (B, L, K)
-        r = crit.finish(hs, halt_logits, states, M, cfg.ut_act_update)
+        r = loop.finish(cfg.ut_act_update)
         acc = r["state"]  # mean-field (or interpolated) output state (B, L, H)
         cost = (r["cost"].sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
         if keep_steps:

@@ -1,4 +1,5 @@
-"""The halting unit h^n = sigmoid(W_h x^n + b_h) over the K ponder steps of a loop.
+"""The ponder loop's bookkeeping, shared by both backbones, and the halting unit
+h^n = sigmoid(W_h x^n + b_h) over its K steps.
 
 A backbone computes the logit of every step inside its loop, without gradient, to take the
 halting decision. `step_logits` then turns those values into one differentiable (*U, K)
@@ -12,6 +13,36 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+class PonderLoop:
+    """One ponder loop: the states s^n, the halting unit's inputs and decision values, and the
+    criterion's state. A backbone calls `step` after each new state and stops when it returns
+    False; `finish` gives the criterion's result (its "state" is the mean-field state)."""
+
+    def __init__(self, criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str,
+                 limit: int):
+        self.criterion, self.unit, self.limit = criterion, unit, limit
+        self.halting = criterion.init_state(unit_mask, mode)
+        self.keep_all = criterion.weighs_every_step(mode)  # else only s^K is read out
+        self.states: list[Tensor] = []
+        self.inputs: list[Tensor] = []
+        self.values: list[Tensor] = []
+
+    def step(self, n: int, state: Tensor, halt_input: Tensor | None) -> bool:
+        """Record ponder step n (1-based); does any unit run step n + 1?"""
+        if not self.keep_all:
+            self.states.clear()
+        self.states.append(state)
+        if self.unit is not None:
+            self.inputs.append(halt_input)
+            self.values.append(decision_logit(self.unit, halt_input))
+        value = self.values[-1] if self.values else None
+        return self.criterion.keep_going(self.halting, value, n, self.limit)
+
+    def finish(self, update: str = "weighted") -> dict:
+        logits = step_logits(self.values, self.inputs, self.unit) if self.values else None
+        return self.criterion.finish(self.halting, logits, self.states, self.limit, update)
 
 
 @torch.no_grad()
@@ -38,7 +69,7 @@ class _StepLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values: Tensor, weight: Tensor, bias: Tensor, *inputs: Tensor) -> Tensor:
         ctx.save_for_backward(weight, *inputs)
-        return values.clone()  # (*U, K); a new tensor, so the caller's `values` stay detached
+        return values.clone()  # (*U, K); an output distinct from the input `values`
 
     @staticmethod
     def backward(ctx, g: Tensor):
