@@ -158,7 +158,8 @@ _APPLIES: dict[str, Any] = {
                  "max_hops", "act")},
     "ut_act_loss_weight": lambda c: c.model_type == "universal_transformer" and c.ut_act,
     "ut_halt_bias": lambda c: c.model_type == "universal_transformer" and c.ut_act,
-    "ut_act_update": lambda c: c.model_type == "universal_transformer" and c.ut_act,
+    "ut_act_update": lambda c: c.model_type == "universal_transformer" and c.ut_act
+    and c.criterion == "act",  # PonderNet's loss and halting never read the mixed state
     "act_eps": lambda c: c.criterion == "act",
     "lambda_p": lambda c: c.criterion == "pondernet",
     "pondernet_eval": lambda c: c.criterion == "pondernet",

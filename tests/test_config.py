@@ -19,6 +19,8 @@ PARITY = {"task": "parity", "max_steps": 10}
       "rnn_cell_type": "lstm"}, "set rnn_cell_type: gru"),
     ({"task": "parity"}, "set max_epochs or max_steps"),
     ({**PARITY, "lr_warmup_epochs": 2}, "lr_warmup_epochs do(es) not apply"),
+    ({**PARITY, "model_type": "universal_transformer", "ut_act": True, "halting": "pondernet",
+      "ut_act_update": "interpolate"}, "ut_act_update do(es) not apply"),
 ])
 def test_bad_configs_name_the_key(values, message):
     with pytest.raises(ValueError) as err:
