@@ -17,7 +17,7 @@ from pathlib import Path
 
 from halting import style
 from halting.io import atomic_path
-from halting.plots_common import NoData, safe_name, seed_band  # noqa: F401  (seed_band: tests)
+from halting.plots_common import NoData, safe_name
 from halting.plots_maze import maze_examples, maze_hard_accuracy
 from halting.plots_task import (
     accuracy_vs_ponder,

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from halting.data import toy
-from halting.data.grid import PAD, PATH, WALL, is_valid_optimal
+from halting.data.grid import PAD, WALL, is_valid_optimal, path_moves
 from halting.evaluate import unit_steps
 
 # --- palette ---------------------------------------------------------------------------------
@@ -218,9 +218,7 @@ def step_accuracy(step_predictions: np.ndarray, labels: np.ndarray) -> pd.DataFr
                         index=pd.Index(n, name="ponder step n"))
 
 
-def maze_difficulty(labels: np.ndarray) -> np.ndarray:
-    """(N,) shortest S-G path length in moves: the label's path cells + 1."""
-    return (np.asarray(labels).reshape(len(labels), -1) == PATH).sum(1) + 1
+maze_difficulty = path_moves  # (N,) difficulty: the shortest S-G path length in moves
 
 
 def wall_mask(inputs: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from fixtures_runs import (  # noqa: E402
     EXPERIMENTS,
 )
 
-from halting import figures, style  # noqa: E402
+from halting import figures, plots_common, style  # noqa: E402
 from halting.cli import main  # noqa: E402
 from halting.runs import (  # noqa: E402
     RunFormatError,
@@ -120,7 +120,7 @@ def test_pareto_front_hand_made_points():
 def test_seed_band_aligns_seeds_and_covers_tails():
     a = (np.array([0, 10, 20, 30]), np.array([1.0, 2.0, 3.0, 4.0]))
     b = (np.array([0, 10, 20]), np.array([3.0, 4.0, 5.0]))
-    grid, mean, lo, hi = figures.seed_band([a, b])
+    grid, mean, lo, hi = plots_common.seed_band([a, b])
     assert grid.tolist() == [0, 10, 20, 30]
     assert mean.tolist() == pytest.approx([2.0, 3.0, 4.0, 4.0])
     m, l, h = mean_ci([1.0, 3.0])
@@ -128,12 +128,12 @@ def test_seed_band_aligns_seeds_and_covers_tails():
     assert math.isnan(lo[3]) and math.isnan(hi[3])  # only seed a reached step 30
     # a seed logged at other steps is interpolated onto the union of steps
     c = (np.array([5, 15, 25]), np.array([2.0, 2.0, 2.0]))
-    grid, mean, _, _ = figures.seed_band([a, c])
+    grid, mean, _, _ = plots_common.seed_band([a, c])
     assert grid.tolist() == [0, 5, 10, 15, 20, 25, 30]
     assert mean[1] == pytest.approx((1.5 + 2.0) / 2)
     # long curves are binned to at most max_points
     x = np.arange(10_000)
-    grid, mean, _, _ = figures.seed_band([(x, x * 2.0)], max_points=100)
+    grid, mean, _, _ = plots_common.seed_band([(x, x * 2.0)], max_points=100)
     assert len(grid) == 100 and np.allclose(mean, grid * 2.0, atol=1.0)  # bins 100 steps wide
     assert grid[0] == pytest.approx(9999 / 200) and grid[-1] == pytest.approx(9999 - 9999 / 200)
 
