@@ -84,17 +84,37 @@ class RNGState(pl.Callback):
 
 
 class Guard(pl.Callback):
-    """Logs `train/grad_norm`; stops on a non-finite loss or gradient, naming the step."""
+    """Logs `train/grad_norm`; stops on a non-finite loss or gradient, naming the step.
+
+    Under `--precision 16-mixed` a GradScaler owns overflow: a non-finite gradient there is
+    an overflow of the scaled loss, and the scaler skips that optimiser step and halves its
+    scale. Guard lets up to `max_scaler_skips` such steps pass in a row (the scale has then
+    fallen by 2^max_scaler_skips: the gradients overflow at any scale, so the run diverged).
+    """
+
+    def __init__(self, max_scaler_skips: int = 30) -> None:
+        self.max_scaler_skips = max_scaler_skips
+        self.skipped = 0  # consecutive steps the GradScaler skipped
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
         if not grads:
             return
         total = torch.nn.utils.get_total_norm(grads, 2.0)
-        if not torch.isfinite(total):
-            raise NonFiniteError(f"non-finite gradient norm ({total.item()}) at step "
-                                 f"{trainer.global_step + 1}")
-        pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False)
+        if torch.isfinite(total):
+            self.skipped = 0
+            pl_module.log("train/grad_norm", total, on_step=True, on_epoch=False)
+            return
+        step = trainer.global_step + 1
+        scaler = getattr(getattr(trainer, "precision_plugin", None), "scaler", None)
+        if scaler is None:
+            raise NonFiniteError(f"non-finite gradient norm ({total.item()}) at step {step}")
+        self.skipped += 1
+        if self.skipped > self.max_scaler_skips:
+            raise NonFiniteError(
+                f"non-finite gradient norm ({total.item()}) at step {step}: the 16-mixed "
+                f"GradScaler skipped {self.skipped} steps in a row (scale now "
+                f"{scaler.get_scale():.3g}); use --precision bf16-mixed or 32-true")
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs

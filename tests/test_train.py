@@ -138,6 +138,37 @@ def test_guard_names_which_check_fired():
         guard.on_before_optimizer_step(trainer, module, None)
 
 
+def test_guard_lets_a_grad_scaler_skip_overflow_steps_then_stops():
+    """Under 16-mixed the GradScaler skips a step whose (unscaled) gradients overflowed and
+    halves its scale; Guard stops only after max_scaler_skips such steps in a row."""
+    module = torch.nn.Linear(2, 1)
+    logged = []
+    module.log = lambda name, value, **kwargs: logged.append(name)
+    scaler = torch.amp.GradScaler("cpu")
+    fp16 = SimpleNamespace(global_step=7, precision_plugin=SimpleNamespace(scaler=scaler))
+    fp32 = SimpleNamespace(global_step=7, precision_plugin=SimpleNamespace(scaler=None))
+    guard = Guard(max_scaler_skips=2)
+
+    def grads(value: float) -> None:
+        module.weight.grad = torch.full_like(module.weight, value)
+
+    grads(float("inf"))
+    guard.on_before_optimizer_step(fp16, module, None)  # skipped by the scaler: no error
+    guard.on_before_optimizer_step(fp16, module, None)
+    assert guard.skipped == 2 and logged == []  # a non-finite norm is never logged
+    grads(1.0)
+    guard.on_before_optimizer_step(fp16, module, None)  # a finite step resets the count
+    assert guard.skipped == 0 and logged == ["train/grad_norm"]
+    grads(float("nan"))
+    for _ in range(2):
+        guard.on_before_optimizer_step(fp16, module, None)
+    with pytest.raises(NonFiniteError, match=r"at step 8: the 16-mixed GradScaler skipped 3 "
+                                             r"steps in a row \(scale now 6.55e\+04\)"):
+        guard.on_before_optimizer_step(fp16, module, None)
+    with pytest.raises(NonFiniteError, match=r"^non-finite gradient norm \(nan\) at step 8$"):
+        Guard().on_before_optimizer_step(fp32, module, None)  # bf16 / 32-true: no scaler
+
+
 def test_unreadable_final_ckpt_means_not_complete(reference, tmp_path):
     assert train(TINY, run_dir=tmp_path, **QUIET) == reference[1]
     _truncate_copy(tmp_path / "final.ckpt")
