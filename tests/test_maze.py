@@ -184,6 +184,14 @@ def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     np.testing.assert_array_equal(maze.load_maze_split(kept, "train").labels, other)
     fixed = small_build(tmp_path / "fixed", source="csv", csv_dir=csv_dir, size=None, relabel=True)
     assert maze.content_hash(fixed) == maze.content_hash(built)
+    # aug8 recomputes every label, so it cannot keep these answers: refused before writing
+    with pytest.raises(maze.MazeDataError, match=rf"train.csv: {differ} answers differ from the "
+                                                 r"canonical path and --aug .* add --relabel"):
+        small_build(tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True)
+    assert not (tmp_path / "aug").exists()
+    augmented = small_build(tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True,
+                            relabel=True)
+    assert len(maze.load_maze_split(augmented, "train").inputs) == 8 * 10
 
 
 # ---------------------------------------------------------------- bad inputs

@@ -256,7 +256,13 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
         train = (train[0][pick], train[1][pick])
     group = len(DIHEDRAL) if aug else 1
     if aug:
-        train = augment_dihedral(train[0], size)
+        augmented = augment_dihedral(train[0], size)
+        replaced = int((augmented[1][::group] != train[1]).any(axis=1).sum())  # identity copies
+        if replaced:  # only kept CSV answers can differ from the canonical path
+            raise MazeDataError(f"{Path(csv_dir) / 'train.csv'}: {replaced} answers differ from "
+                                f"the canonical path and --aug recomputes every label: add "
+                                f"--relabel to train on canonical paths, or build without --aug")
+        train = augmented
     with atomic_dir(out) as tmp:
         write_split(tmp / "train", *train, group_size=group)
         write_split(tmp / "test", *test)
