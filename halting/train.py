@@ -52,7 +52,8 @@ class ConfigMismatch(ValueError):
 
 
 def code_version() -> str:
-    return f"halting {halting.__version__}"
+    """The package version, as the workflow's run.json records it (`halting.__version__`)."""
+    return halting.__version__
 
 
 # --- the plain text log and the cumulative metrics.csv ---------------------------------------
