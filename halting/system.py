@@ -145,6 +145,10 @@ class HaltingSystem(pl.LightningModule):
         losses = self._losses(batch, out)
         size = model_input(self.cfg.task, batch).shape[0]
         self._log_all("val", {**losses, **batch_metrics(self.cfg.task, out, batch)}, size)
+        # metrics.csv's step of a validation row: the optimiser steps its weights had (as in
+        # train.log and the checkpoint names). Left to Lightning it is one less inside fit and
+        # not inside a later `trainer.validate`.
+        self.log("step", float(self.global_step), on_step=False, on_epoch=True, batch_size=size)
 
     def total_steps(self) -> int | None:
         """Optimiser steps of the whole run (max_steps, else max_epochs x steps per epoch)."""

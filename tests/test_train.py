@@ -47,6 +47,9 @@ def test_reference_run_outputs(reference):
     train_rows = [r for r in rows if r["train/loss_total"]]
     val_rows = [r for r in rows if r["val/accuracy"]]
     assert len(train_rows) == 6 and len(val_rows) == 3  # every step; validation every 2
+    # a train row's step is the updates before its batch; a val row's, the updates its weights had
+    assert [r["step"] for r in train_rows] == ["0", "1", "2", "3", "4", "5"]
+    assert [r["step"] for r in val_rows] == ["2", "4", "6"]
     assert all(float(r["train/grad_norm"]) > 0 for r in train_rows)
     assert float(val_rows[-1]["val/accuracy"]) == metrics["val/accuracy"]
     log = (run_dir / "train.log").read_text()
@@ -205,9 +208,16 @@ def test_maze_validates_every_n_epochs_and_at_the_end(tiny_maze_dir, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len([r for r in rows if r["val/exact_accuracy"]]) == 2  # epoch 2, and the end
     assert float(rows[-1]["val/exact_accuracy"]) == metrics["val/exact_accuracy"]
+    assert [r["step"] for r in rows if r["val/exact_accuracy"]] == ["6", "9"]
     log = (tmp_path / "train.log").read_text()
     assert "validation at step 6" in log and "validation at step 9" in log
     assert "validation at step 3" not in log
+    # max_steps inside an epoch: the last validation runs after fit, at the same step convention
+    metrics = train({**config, "max_steps": 4}, run_dir=tmp_path / "steps", val_every_n_epochs=1,
+                    progress_bar=False, log_every_n_steps=1)
+    rows = list(csv.DictReader(open(tmp_path / "steps" / "metrics.csv")))
+    assert [r["step"] for r in rows if r["val/exact_accuracy"]] == ["3", "4"]
+    assert float(rows[-1]["val/exact_accuracy"]) == metrics["val/exact_accuracy"]
 
 
 def test_out_of_memory_message_names_the_run_and_the_flags():
