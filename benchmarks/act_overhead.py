@@ -18,6 +18,9 @@ import torch
 from halting.system import HaltingSystem, batch_metrics
 
 
+TARGET = 1.10  # ACT step time / fixed-depth step time
+
+
 def make_system(base: dict, **kw) -> HaltingSystem:
     return HaltingSystem({**base, **kw}, {"seq_len": 100, "vocab_size": 6, "places": 6}, "bench")
 
@@ -135,10 +138,14 @@ def main() -> None:
                                         ut_max_hops=8, ut_act=True, ut_halt_bias=-1.5), 32),
     ]
     print(f"device: {args.device}, threads: {torch.get_num_threads()}")
-    print(f"{'case':<30} {'K':>3} {'ACT ms':>9} {'fixed ms':>9} {'ratio':>6}")
+    print(f"{'case':<30} {'K':>3} {'ACT ms':>9} {'fixed ms':>9} {'extra ms':>9} {'ratio':>6}")
+    over = []
     for name, cfg, B in cases:
         a, f, K = act_vs_fixed({**cfg, **common}, B, args.repeats, args.device)
-        print(f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {a / f:>6.2f}")
+        print(f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {(a - f) * 1e3:>9.2f} "
+              f"{a / f:>6.2f}")
+        over += [name] if a / f > TARGET else []
+    print(f"above the {TARGET:.2f}x target: {', '.join(over) or 'none'}")
     ut_case = dict(task="maze", data_dir="-", model_type="universal_transformer", hidden_size=256,
                    ut_key_depth=256, ut_value_depth=256, ut_filter_size=512, ut_max_hops=6,
                    ut_act=True, max_steps=1)
