@@ -262,20 +262,19 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
             batch = {k: torch.from_numpy(np.ascontiguousarray(data[k][rows])).to(device)
                      for k in tensor_keys}
             size = rows.stop - rows.start
-            done = None  # (output, records) of this batch's last forward
+            out = None
             for mode, forward_mode in MODES.items():
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
-                if done is None or criterion != "fixed":
+                if out is None or criterion != "fixed":
                     out = model(metrics.model_input(task, batch), mode=forward_mode)
-                    done = out, {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
-                out, rec = done
+                    rec = {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
                 penalty[mode] += float(out.ponder_cost) * size
                 if mode == "learned" and task == "maze" and start < n_saved_examples:
                     saved["prediction"].append(_numpy(rec["prediction"]))
                     saved["steps"].append(_numpy(out.steps.float() * out.unit_mask))
-                rec.pop("prediction", None)
                 for key, value in rec.items():
-                    records[mode].setdefault(key, []).append(_numpy(value))
+                    if key != "prediction":  # saved above for the first examples only
+                        records[mode].setdefault(key, []).append(_numpy(value))
     modes, frames = {}, []
     for mode in MODES:
         rec = {k: np.concatenate(v) for k, v in records[mode].items()}
