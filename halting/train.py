@@ -22,6 +22,7 @@ import socket
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,29 @@ def _check_toy_schedule(config: ExperimentConfig) -> None:
         raise ValueError(f"task {config.task} is step-based: set max_steps")
 
 
+def _validation_schedule(spe: int | None, max_steps: int, val_every_n_steps: int | None,
+                         val_every_n_epochs: int) -> tuple[dict[str, Any], Callable]:
+    """The Trainer's validation arguments and `val_due(step, final)`: whether validation runs
+    after optimiser step `step` (StepCheckpoints writes that step's checkpoint after it).
+
+    Toy tasks (`spe` None): one endless epoch, validation every n steps (default: a tenth of
+    the run, at most 1000) and at the end. Maze: at the end of every n-th epoch, and at the end.
+    """
+    if spe is None:
+        every = val_every_n_steps or max(1, min(1000, max_steps // 10))
+
+        def toy_due(step: int, final: bool) -> bool:
+            return final or step % every == 0
+
+        return {"val_check_interval": every, "check_val_every_n_epoch": None}, toy_due
+
+    def maze_due(step: int, final: bool) -> bool:
+        epoch = (step - 1) // spe + 1  # 1-based epoch of this step
+        return (final or step % spe == 0) and epoch % val_every_n_epochs == 0
+
+    return {"check_val_every_n_epoch": val_every_n_epochs}, maze_due
+
+
 def _loggers(run_dir: Path) -> list:
     from pytorch_lightning.loggers import CSVLogger
 
@@ -276,19 +300,8 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
         system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
         spe = data.data_meta.get("steps_per_epoch") or None
         max_steps = config.max_steps or -1
-        if spe is None:  # toy: one endless epoch, validation every n steps and at the end
-            every = val_every_n_steps or max(1, min(1000, max_steps // 10))
-            val_kw = {"val_check_interval": every, "check_val_every_n_epoch": None}
-
-            def val_due(step: int, final: bool) -> bool:
-                return final or step % every == 0
-        else:  # maze: validation at the end of every n-th epoch, and at the end
-            every = val_every_n_epochs
-            val_kw = {"check_val_every_n_epoch": every}
-
-            def val_due(step: int, final: bool) -> bool:
-                epoch = (step - 1) // spe + 1  # 1-based epoch of this step
-                return (final or step % spe == 0) and epoch % every == 0
+        val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
+                                               val_every_n_epochs)
         budget_s = None if time_budget_min is None else 60.0 * time_budget_min
         saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
                                 every_n_epochs=save_every_n_epochs,
