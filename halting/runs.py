@@ -195,7 +195,9 @@ class Run:
         return self.metric("steps_mean")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A result file's JSON object; RunFormatError naming the file if it is unreadable or not an
+    object (run.json, eval.json; the viewer reads them through it too)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -215,7 +217,7 @@ def _check_fraction(path: Path, where: str, value: Any) -> None:
 
 
 def _load_run_json(path: Path) -> dict[str, Any]:
-    meta = _read_json(path)
+    meta = read_json(path)
     missing = [k for k in RUN_KEYS if k not in meta]
     if missing:
         raise RunFormatError(f"{path}: missing key(s) {', '.join(missing)}")
@@ -229,7 +231,7 @@ def _load_run_json(path: Path) -> dict[str, Any]:
 
 
 def _load_eval_json(path: Path, task: str) -> dict[str, Any]:
-    ev = _read_json(path)
+    ev = read_json(path)
     headline = ev.get("headline") or HEADLINE[task]
     if "learned" not in ev or not isinstance(ev["learned"], dict):
         raise RunFormatError(f"{path}: missing the 'learned' metrics object")

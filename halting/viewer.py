@@ -21,8 +21,9 @@ import streamlit as st
 import halting
 from halting import viewer_render as vr
 from halting.data import toy
+from halting.data.grid import path_moves
 from halting.config import HEADLINE, max_ponder_of
-from halting.runs import RunFormatError, _read_json
+from halting.runs import RunFormatError, read_json
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
@@ -66,7 +67,7 @@ def run_file(path: str, file_stamp: tuple) -> pd.DataFrame | dict:
     """A run's metrics CSV as a table or its run.json/eval.json as a dict, re-read only when
     the file changes (`file_stamp`); a malformed file raises RunFormatError naming it."""
     if path.endswith(".json"):
-        return _read_json(Path(path))
+        return read_json(Path(path))
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as err:  # pandas' parser and empty-file errors are ValueErrors
@@ -88,7 +89,7 @@ def maze_split(root: str, split: str) -> dict:
 
     data = load_maze_split(root, split)
     return {"inputs": data.inputs, "labels": data.labels, "size": int(data.size),
-            "difficulty": vr.maze_difficulty(data.labels)}
+            "difficulty": path_moves(data.labels)}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from halting.data import toy
-from halting.data.grid import PAD, WALL, is_valid_optimal, path_moves
+from halting.data.grid import PAD, WALL, is_valid_optimal
 from halting.evaluate import unit_steps
 
 # --- palette ---------------------------------------------------------------------------------
@@ -216,9 +216,6 @@ def step_accuracy(step_predictions: np.ndarray, labels: np.ndarray) -> pd.DataFr
     return pd.DataFrame({"cell accuracy": right.reshape(len(n), -1)[:, scored.ravel()].mean(1),
                          "exact": right.reshape(len(n), -1).all(1).astype(float)},
                         index=pd.Index(n, name="ponder step n"))
-
-
-maze_difficulty = path_moves  # (N,) difficulty: the shortest S-G path length in moves
 
 
 def wall_mask(inputs: np.ndarray) -> np.ndarray:

@@ -120,12 +120,6 @@ def test_cell_errors_skip_pad_cells_and_match_maze_scores():
     assert not vr.cell_errors(padded, other)[0, 0]  # a pad label is never scored
 
 
-def test_maze_difficulty_is_the_shortest_path_length():
-    labels = np.stack([canonical_label(MAZE).ravel(), canonical_label(MAZE.T.copy()).ravel()])
-    assert list(vr.maze_difficulty(labels)) == [shortest_path_moves(MAZE),
-                                                shortest_path_moves(MAZE.T.copy())]
-
-
 def test_step_accuracy_scores_each_step_on_its_own():
     label = canonical_label(MAZE)
     wrong = label.copy()
