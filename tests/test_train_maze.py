@@ -16,22 +16,17 @@ from halting.train import TrainingPaused, train
 from test_train_cli import RUNBOOK, _args, _shrink
 
 
-@pytest.fixture
-def maze_dir(tiny_maze_dir):
-    return tiny_maze_dir  # conftest's 6x6 folder: 10 train, 4 test
-
-
-def _config(maze_dir, **extra):
-    return {"task": "maze", "data_dir": str(maze_dir), "hidden_size": 8, "time_limit": 3,
+def _config(tiny_maze_dir, **extra):
+    return {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 3,
             "batch_size": 4, "max_epochs": 2, "learning_rate": 3e-3, "seed": 1, **extra}
 
 
-def test_datamodule_meta_and_batches(maze_dir):
-    dm = MazeDataModule(make_config(_config(maze_dir)))
+def test_datamodule_meta_and_batches(tiny_maze_dir):
+    dm = MazeDataModule(make_config(_config(tiny_maze_dir)))
     assert dm.data_meta == {"task": "maze", "vocab_size": 6, "seq_len": 36, "size": 6,
                             "n_train": 10, "n_test": 4, "steps_per_epoch": 3,
-                            "data_dir": str(maze_dir), "dataset_hash": content_hash(maze_dir)}
-    train_split = load_maze_split(maze_dir, "train")
+                            "data_dir": str(tiny_maze_dir), "dataset_hash": content_hash(tiny_maze_dir)}
+    train_split = load_maze_split(tiny_maze_dir, "train")
     order = epoch_permutation(1, 1, 10)  # epoch 1 = global steps 3..5
     batch = dm.train_batch(4)
     assert batch["index"].tolist() == order[4:8].tolist()
@@ -43,12 +38,12 @@ def test_datamodule_meta_and_batches(maze_dir):
 
 @pytest.mark.parametrize("name, restart", [("5-1 act_rnn maze", "6 act_rnn restart"),
                                            ("5-2 ut maze", "6 ut restart")])
-def test_runbook_maze_commands_train_then_restart_command_resumes(name, restart, maze_dir,
+def test_runbook_maze_commands_train_then_restart_command_resumes(name, restart, tiny_maze_dir,
                                                                    tmp_path):
     run_dir = tmp_path / "run"
-    argv = _shrink(_args(RUNBOOK[name]), run_dir, maze_dir) + ["--no-progress_bar"]
+    argv = _shrink(_args(RUNBOOK[name]), run_dir, tiny_maze_dir) + ["--no-progress_bar"]
     assert main(["train", *argv, "--time_budget_min", "0"]) == 3  # paused after one step
-    argv = _shrink(_args(RUNBOOK[restart]), run_dir, maze_dir) + ["--no-progress_bar"]
+    argv = _shrink(_args(RUNBOOK[restart]), run_dir, tiny_maze_dir) + ["--no-progress_bar"]
     assert main(["train", *argv]) == 0
     log = (run_dir / "train.log").read_text()
     assert "resumed from" in log and "complete at step 3" in log  # 1 epoch of 3 batches of 4
@@ -58,8 +53,8 @@ def test_runbook_maze_commands_train_then_restart_command_resumes(name, restart,
     assert info["task"] == "maze" and info["ema"] and info["data_meta"]["size"] == 6
 
 
-def test_maze_pauses_at_every_step_resume_exactly(maze_dir, tmp_path):
-    config = _config(maze_dir, use_ema=True, dropout=0.1, lr_warmup_epochs=1)
+def test_maze_pauses_at_every_step_resume_exactly(tiny_maze_dir, tmp_path):
+    config = _config(tiny_maze_dir, use_ema=True, dropout=0.1, lr_warmup_epochs=1)
     runtime = {"progress_bar": False, "log_every_n_steps": 1}
     reference = train(config, run_dir=tmp_path / "a", **runtime)
     pauses = []
@@ -86,14 +81,14 @@ def test_maze_pauses_at_every_step_resume_exactly(maze_dir, tmp_path):
       "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
       "ut_filter_size": 8, "time_limit": 16}, "UniversalTransformer"),
 ])
-def test_load_model_on_maze_models(maze_dir, tmp_path, extra, cls):
-    config = _config(maze_dir, max_epochs=1, **extra)
+def test_load_model_on_maze_models(tiny_maze_dir, tmp_path, extra, cls):
+    config = _config(tiny_maze_dir, max_epochs=1, **extra)
     if config.get("model_type") == "universal_transformer":
         config.pop("time_limit")
     train(config, run_dir=tmp_path, progress_bar=False)
     model, info = halting.load_model(tmp_path / "checkpoints" / "last.ckpt")
     assert type(model).__name__ == cls and not model.training
-    inputs = torch.from_numpy(load_maze_split(maze_dir, "test").inputs).long()
+    inputs = torch.from_numpy(load_maze_split(tiny_maze_dir, "test").inputs).long()
     with torch.no_grad():
         out = model(inputs, mode="eval")
     assert out.logits.shape == (4, 36, 6)
