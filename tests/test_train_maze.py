@@ -25,7 +25,8 @@ def test_datamodule_meta_and_batches(tiny_maze_dir):
     dm = MazeDataModule(make_config(_config(tiny_maze_dir)))
     assert dm.data_meta == {"task": "maze", "vocab_size": 6, "seq_len": 36, "size": 6,
                             "n_train": 10, "n_test": 4, "steps_per_epoch": 3,
-                            "data_dir": str(tiny_maze_dir), "dataset_hash": content_hash(tiny_maze_dir)}
+                            "data_dir": str(tiny_maze_dir),
+                            "dataset_hash": content_hash(tiny_maze_dir)}
     train_split = load_maze_split(tiny_maze_dir, "train")
     order = epoch_permutation(1, 1, 10)  # epoch 1 = global steps 3..5
     batch = dm.train_batch(4)
