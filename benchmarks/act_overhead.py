@@ -144,7 +144,8 @@ def main() -> None:
         a, f, K = act_vs_fixed({**cfg, **common}, B, args.repeats, args.device)
         print(f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {(a - f) * 1e3:>9.2f} "
               f"{a / f:>6.2f}")
-        over += [name] if a / f > TARGET else []
+        if a / f > TARGET:
+            over.append(name)
     print(f"above the {TARGET:.2f}x target: {', '.join(over) or 'none'}")
     ut_case = dict(task="maze", data_dir="-", model_type="universal_transformer", hidden_size=256,
                    ut_key_depth=256, ut_value_depth=256, ut_filter_size=512, ut_max_hops=6,

@@ -360,6 +360,7 @@ def task_rank(task: str) -> tuple[int, str]:
 
 
 def criterion_rank(criterion: str) -> tuple[int, str]:
+    """Sort key of a criterion: the config's order (act, pondernet, fixed), unknown ones last."""
     return (CRITERIA.index(criterion) if criterion in CRITERIA else len(CRITERIA), criterion)
 
 
