@@ -355,13 +355,19 @@ def load_runs(
     return sorted(runs, key=_run_sort_key)
 
 
+def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
+    """Sort key: position in `order`, names not in it last (alphabetically)."""
+    return (order.index(name) if name in order else len(order), name)
+
+
 def task_rank(task: str) -> tuple[int, str]:
-    return (TASK_ORDER.index(task) if task in TASK_ORDER else len(TASK_ORDER), task)
+    """Sort key of a task: the config's order (maze, parity, addition)."""
+    return _rank(TASK_ORDER, task)
 
 
 def criterion_rank(criterion: str) -> tuple[int, str]:
-    """Sort key of a criterion: the config's order (act, pondernet, fixed), unknown ones last."""
-    return (CRITERIA.index(criterion) if criterion in CRITERIA else len(CRITERIA), criterion)
+    """Sort key of a criterion: the config's order (act, pondernet, fixed)."""
+    return _rank(CRITERIA, criterion)
 
 
 def _run_sort_key(run: Run) -> tuple:
