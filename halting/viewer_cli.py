@@ -93,7 +93,21 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def missing_path(args: argparse.Namespace) -> str:
+    """Why --checkpoint / --data-dir cannot be opened, in one line; "" when both can."""
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        why = "is a folder, not a file" if Path(args.checkpoint).is_dir() else "no such file"
+        return f"--checkpoint {args.checkpoint}: {why}"
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        return f"--data-dir {args.data_dir}: no such folder"
+    return ""
+
+
 def run(args: argparse.Namespace, command: str) -> int:
+    problem = missing_path(args)
+    if problem:  # before the server starts: a typo must not leave a page that cannot load
+        print(f"halting view: {problem}", file=sys.stderr)
+        return 2
     if importlib.util.find_spec("streamlit") is None:
         print("halting view: streamlit is not installed; install it with "
               "`pip install -e '.[viewer]'`", file=sys.stderr)

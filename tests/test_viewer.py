@@ -320,6 +320,26 @@ def test_view_host_reaches_the_command_and_the_port_check(capsys):
             assert f"port {port} on localhost is in use" in capsys.readouterr().err
 
 
+def test_view_refuses_a_missing_checkpoint_or_data_dir_before_starting(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (tmp_path / "x.ckpt").write_bytes(b"")
+    with socket.socket() as busy:  # were the path not checked first, the port check would answer
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for argv, line in [
+                (("--checkpoint", str(tmp_path / "MISSING")), f"--checkpoint {tmp_path}/MISSING"
+                                                              ": no such file"),
+                (("--checkpoint", str(folder)), f"--checkpoint {folder}: is a folder"),
+                (("--checkpoint", str(tmp_path / "x.ckpt"), "--data-dir", str(tmp_path / "no")),
+                 f"--data-dir {tmp_path}/no: no such folder")]:
+            capsys.readouterr()
+            assert viewer_cli.run(view_args(*argv, "--port", port), "view") == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"halting view: {line}") and err.count("\n") == 1, err
+
+
 # --- the app (Streamlit's AppTest) on trained fixture checkpoints ----------------------------
 
 TINY_UT = {"ut_max_hops": 3, "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8,
