@@ -12,6 +12,7 @@ import re
 import socket
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,27 @@ _STEP_RE = re.compile(r"step=(\d+)")
 
 class CorruptCheckpoint(RuntimeError):
     """A checkpoint file that cannot be read (truncated, empty, not ours)."""
+
+    @staticmethod
+    def why(path: Path, exc: Exception) -> str:
+        """One line on why torch.load(weights_only=True) refused `path`, from the file's bytes
+        (torch's own message would advise `weights_only=False`, unsafe and beside the point)."""
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+        if head != b"PK\x03\x04":  # torch.save writes a zip archive
+            kind = "an empty file" if not head else "not a zip file, as torch.save writes"
+            return f"{path} is not a halting checkpoint ({kind})"
+        if not zipfile.is_zipfile(path):
+            return f"cannot read checkpoint {path}: cut short or damaged (an incomplete zip file)"
+        with zipfile.ZipFile(path) as archive:
+            if not any(name.endswith("/data.pkl") for name in archive.namelist()):
+                return f"{path} is not a halting checkpoint (a zip file not written by torch.save)"
+        found = re.search(r"WeightsUnpickler error: (.*?)(\. Please .*)?$", str(exc), re.M)
+        if found:  # e.g. "Unsupported global: GLOBAL argparse.Namespace was not an allowed ..."
+            return (f"{path} is not a halting checkpoint (it holds more than tensors, numbers, "
+                    f"strings, lists and dicts: {found[1]})")
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return f"cannot read checkpoint {path}: {type(exc).__name__}: {first}"
 
 
 class LockHeld(RuntimeError):
@@ -76,9 +98,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # truncated zip, empty file, foreign pickle: all mean unusable
-        raise CorruptCheckpoint(f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        raise CorruptCheckpoint(CorruptCheckpoint.why(path, exc)) from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CorruptCheckpoint(f"{path} is not a halting checkpoint (no state_dict/hyper_parameters)")
+        raise CorruptCheckpoint(f"{path} is not a halting checkpoint (a torch file without "
+                                "state_dict and hyper_parameters)")
     return ckpt
 
 

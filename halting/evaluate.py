@@ -354,7 +354,10 @@ def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = No
         with torch.random.fork_rng(devices=[]):  # building the model draws its (discarded) init
             model, info = load_model(ckpt, map_location="cpu")
         config = make_config(dict(info["config"]), source=f"{ckpt} config")
-    except (FileNotFoundError, IsADirectoryError, CorruptCheckpoint, KeyError, ValueError) as exc:
+    except KeyError as exc:  # a torch file with state_dict and hyper_parameters, but not ours
+        raise EvaluationInputError(f"{ckpt} is not a halting checkpoint (its hyper_parameters "
+                                   f"have no {exc})") from None
+    except (FileNotFoundError, IsADirectoryError, CorruptCheckpoint, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         message = first if str(ckpt) in first else f"cannot load checkpoint {ckpt}: {first}"
         raise EvaluationInputError(message) from None

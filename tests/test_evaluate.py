@@ -3,8 +3,10 @@ checked on a hand-made case with forced outputs, checkpoints (EMA), atomic write
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -431,6 +433,35 @@ def test_cli_bad_checkpoint_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and str(garbage) in err and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def _not_a_checkpoint(path: Path, kind: str) -> None:
+    """Write a file that is not a halting checkpoint to `path`."""
+    if kind == "text":
+        path.write_text("step,loss\n1,0.5\n")
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+    elif kind == "object":  # a torch file holding an object a weights_only read refuses
+        torch.save({"state_dict": {}, "hyper_parameters": argparse.Namespace(lr=1)}, path)
+    elif kind == "weights":
+        torch.save({"weights": torch.zeros(2)}, path)
+    elif kind == "foreign lightning":
+        torch.save({"state_dict": {}, "hyper_parameters": {"lr": 0.1}}, path)
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "zip", "object", "weights",
+                                  "foreign lightning"])
+def test_cli_says_a_file_is_not_a_halting_checkpoint(tmp_path, capsys, kind):
+    path = tmp_path / "model.ckpt"
+    _not_a_checkpoint(path, kind)
+    rc = cli_main(["evaluate", str(path), "--out", str(tmp_path / "o"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"halting evaluate: error: {path} is not a halting checkpoint ("), err
+    assert "weights_only" not in err and "safe_globals" not in err, err
 
 
 def test_missing_maze_folder_is_a_clear_error(tmp_path, maze_dir):
