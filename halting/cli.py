@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "figures": ("halting.figures", "draw the paper figures from finished runs"),
     "summary": ("halting.report", "write summary.pdf / .csv / .tex from finished runs"),
     "view": ("halting.viewer_cli", "start the Streamlit inference viewer"),
+    "doctor": ("halting.doctor", "check torch, CUDA, the GPU and the Slurm job (runbook step 3)"),
 }
 
 
