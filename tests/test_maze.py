@@ -244,7 +244,7 @@ HEADER = "source,question,answer,rating\n"
      r"/csv: grids of 100 \(train\.csv\) and 4 \(test\.csv\) cells$"),
     (None, 9, r"/csv: grids of 100 \(train\.csv\) and 100 \(test\.csv\) cells, expected --size 9"),
     (lambda d: (d / "train.csv").write_text(HEADER + "x,only\n"), None,
-     r"/train\.csv: line 2: expected columns source, question, answer, rating"),
+     r"/train\.csv: line 2: 2 fields, but the header has 4 \(source,question,answer,rating\)"),
     (lambda d: (d / "test.csv").write_text(HEADER + "x,SG#,SG#,0\n"), None,
      r"/test\.csv: line 2: 3 characters is not a square grid"),
     (lambda d: (d / "test.csv").write_text(HEADER), None, r"/test\.csv: no mazes after the header"),
@@ -256,6 +256,33 @@ def test_malformed_csv_files_are_named(tmp_path, damage, size, message):
     with pytest.raises(maze.MazeDataError, match=message):
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=size)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("header, missing", [("source,question,rating", "answer"),
+                                             ("source,rating", "question, answer"),
+                                             ("", "question, answer")])
+def test_a_csv_header_without_question_or_answer_is_named(tmp_path, header, missing):
+    csv_dir = _csv(tmp_path)
+    rows = (csv_dir / "test.csv").read_text().splitlines()[1:]
+    kept = [i for i, name in enumerate(HEADER.strip().split(",")) if name in header.split(",")]
+    lines = [header] + [",".join(row.split(",")[i] for i in kept) for row in rows]
+    (csv_dir / "test.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(maze.MazeDataError) as err:
+        small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=None)
+    assert str(err.value) == (f"{csv_dir / 'test.csv'}: line 1: the header {header or '(empty)'} "
+                              f"lacks column(s) {missing}; expected the header "
+                              f"source,question,answer,rating")
+    assert not (tmp_path / "out").exists()
+
+
+def test_csv_columns_are_found_by_their_header_names(tmp_path):
+    csv_dir = _csv(tmp_path)
+    expected = maze.read_maze_csv(csv_dir / "test.csv")
+    rows = [row.split(",") for row in (csv_dir / "test.csv").read_text().splitlines()]
+    (csv_dir / "test.csv").write_text("\ufeff" + "".join(  # a spreadsheet's BOM, columns reordered
+        f"{r[3]},{r[2]},{r[0]},{r[1]}\n" for r in rows), encoding="utf-8")
+    for got, want in zip(maze.read_maze_csv(csv_dir / "test.csv"), expected):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_missing_csv_gives_a_clear_error(tmp_path):

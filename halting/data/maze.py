@@ -28,6 +28,7 @@ SPLITS = ("train", "test")
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 META_KEYS = ("pad_id", "ignore_label_id", "blank_identifier_id", "vocab_size", "seq_len",
              "num_puzzle_identifiers", "total_groups", "mean_puzzle_examples", "sets")
+CSV_HEADER = ("source", "question", "answer", "rating")  # the original Maze-Hard CSV files
 DIHEDRAL = ("identity", "rot90", "rot180", "rot270", "flip_lr", "flip_ud", "transpose", "anti_transpose")
 
 
@@ -180,20 +181,27 @@ def augment_dihedral(inputs: np.ndarray, size: int) -> tuple[np.ndarray, np.ndar
 
 
 def read_maze_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Questions and answers of an original-format CSV (header skipped; columns source,
-    question, answer, rating by position) as token arrays (N, L); validated."""
+    """Questions and answers of an original-format CSV (header `source,question,answer,rating`;
+    columns found by name) as token arrays (N, L); validated."""
     if not path.is_file():
         raise MazeDataError(f"{path}: missing")
     lut = np.zeros(256, dtype=np.uint8)
     lut[[ord(ch) for ch in CHARSET]] = np.arange(1, len(CHARSET) + 1)
     questions, answers, length = [], [], None
-    with open(path, newline="") as handle:
-        for line, row in enumerate(csv.reader(handle), start=1):
-            if line == 1:
-                continue
-            if len(row) < 3:
-                raise MazeDataError(f"{path}: line {line}: expected columns source, question, answer, rating")
-            q, a = row[1], row[2]
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a spreadsheet's BOM
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        missing = [name for name in ("question", "answer") if name not in header]
+        if missing:
+            raise MazeDataError(f"{path}: line 1: the header {','.join(header) or '(empty)'} lacks "
+                                f"column(s) {', '.join(missing)}; expected the header "
+                                f"{','.join(CSV_HEADER)}")
+        iq, ia = header.index("question"), header.index("answer")
+        for line, row in enumerate(reader, start=2):
+            if len(row) != len(header):
+                raise MazeDataError(f"{path}: line {line}: {len(row)} fields, but the header has "
+                                    f"{len(header)} ({','.join(header)})")
+            q, a = row[iq], row[ia]
             length = len(q) if length is None else length
             if math.isqrt(length) ** 2 != length:
                 raise MazeDataError(f"{path}: line {line}: {length} characters is not a square grid")
@@ -218,7 +226,7 @@ def write_maze_csv(path: Path, inputs: np.ndarray, labels: np.ndarray, source: s
     chars = np.array([""] + list(CHARSET))
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["source", "question", "answer", "rating"])
+        writer.writerow(CSV_HEADER)
         for x, y in zip(inputs, labels):
             writer.writerow([source, "".join(chars[x]), "".join(chars[y]), 0])
 
