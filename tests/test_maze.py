@@ -320,6 +320,16 @@ def test_loader_names_the_broken_file(tmp_path, damage, message):
         maze.load_maze_split(root, "train")
 
 
+def test_loader_says_inputs_and_labels_disagree_in_rows(tmp_path):
+    root = small_build(tmp_path / "d")
+    labels = maze.load_maze_split(root, "train").labels
+    np.save(root / "train" / "all__labels.npy", np.concatenate([labels, labels]))
+    with pytest.raises(maze.MazeDataError) as err:
+        maze.load_maze_split(root, "train")
+    assert str(err.value) == (f"{root / 'train'}: all__inputs.npy and all__labels.npy disagree: "
+                              f"16 inputs vs 32 labels")
+
+
 def test_loader_rejects_inconsistent_mazes(tmp_path):
     root = small_build(tmp_path / "d")
     data = maze.load_maze_split(root, "train")

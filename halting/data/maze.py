@@ -137,6 +137,10 @@ def load_maze_split(root: str | os.PathLike, split: str) -> MazeSplit:
     meta = _read_meta(folder / "dataset.json")
     arrays = {field: _load_npy(folder / f"all__{field}.npy") for field in FIELDS}
     n = arrays["inputs"].shape[0] if arrays["inputs"].ndim else 0
+    rows = arrays["labels"].shape[0] if arrays["labels"].ndim else 0
+    if rows != n:  # neither file is known to be the wrong one: name both
+        raise MazeDataError(f"{folder}: all__inputs.npy and all__labels.npy disagree: {n} inputs "
+                            f"vs {rows} labels")
     expected = {"inputs": (np.uint8, (n, meta["seq_len"])), "labels": (np.uint8, (n, meta["seq_len"])),
                 "puzzle_identifiers": (np.int32, (n,)), "puzzle_indices": (np.int32, (n + 1,)),
                 "group_indices": (np.int32, (meta["total_groups"] + 1,))}
