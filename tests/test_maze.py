@@ -162,6 +162,25 @@ def test_bad_counts_are_refused_before_anything_is_written(tmp_path, flag, kw):
     assert maze.content_hash(old) == before and sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 
+@pytest.mark.parametrize("source", ["generate", "csv"])
+def test_a_subsample_larger_than_the_train_set_is_refused_before_writing(tmp_path, source,
+                                                                        monkeypatch):
+    kw = {}
+    if source == "csv":
+        kw = {"source": "csv", "csv_dir": _csv(tmp_path), "size": None}  # 3 train mazes
+    else:  # refused before a single maze is generated
+        monkeypatch.setattr(maze, "generate_mazes", lambda *a, **k: pytest.fail("generated"))
+    pool, where = (3, f"{tmp_path / 'csv' / 'train.csv'}") if kw else (16, "--n-train 16")
+    with pytest.raises(ValueError) as err:
+        small_build(tmp_path / "out", subsample_size=pool + 1, **kw)
+    assert str(err.value) == (f"--subsample-size {pool + 1}: more than the {pool} train mazes "
+                              f"to draw from ({where})")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    if source == "csv":  # the whole pool is allowed: nothing to leave out
+        small_build(tmp_path / "out", subsample_size=pool, **kw)
+        assert len(maze.load_maze_split(tmp_path / "out", "train").inputs) == pool
+
+
 def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     built = small_build(tmp_path / "src", n_train=10, n_test=4)
     csv_dir = tmp_path / "csv"

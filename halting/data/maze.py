@@ -258,9 +258,11 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
         raise FileExistsError(f"--output-dir {out}: already exists (use --force to replace it)")
     started = time.perf_counter()
     if source == "generate":
+        _check_subsample(subsample_size, n_train, f"--n-train {n_train}")  # before generating
         size, train, test = _generated(size, n_train, n_test, min_path_moves, seed, workers, progress, log)
     elif source == "csv":
         size, train, test = _from_csv(csv_dir, size, relabel, log)
+        _check_subsample(subsample_size, len(train[0]), f"{Path(csv_dir) / 'train.csv'}")
     else:
         raise ValueError(f"--source {source!r}: expected 'generate' or 'csv'")
     if subsample_size is not None and subsample_size < len(train[0]):
@@ -285,6 +287,13 @@ def build_dataset(output_dir: str | os.PathLike, *, source: str = "generate", si
     log(f"wrote {out}: {summary['train_examples']} train examples in {summary['train_groups']} groups, "
         f"{summary['test_examples']} test examples ({summary['seconds']} s)")
     return summary
+
+
+def _check_subsample(subsample_size: int | None, pool: int, where: str) -> None:
+    """Refuse a subsample larger than the train set it is drawn from (it would be ignored)."""
+    if subsample_size is not None and subsample_size > pool:
+        raise ValueError(f"--subsample-size {subsample_size}: more than the {pool} train mazes "
+                         f"to draw from ({where})")
 
 
 def _generated(size, n_train, n_test, min_path_moves, seed, workers, progress, log):
