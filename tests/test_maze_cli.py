@@ -1,6 +1,7 @@
 """`halting build-maze` and `halting maze-stats` through the real command-line entry point."""
 
 import argparse
+import io
 import json
 import subprocess
 import sys
@@ -80,6 +81,32 @@ def test_errors_exit_1_with_the_reason(tmp_path, capsys):
     assert "all__labels.npy: expected uint8 (4, 100)" in capsys.readouterr().err
     assert main(["maze-stats", str(tmp_path)]) == 1
     assert "no train/ or test/" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, capsys, terminal):
+    if terminal:
+        monkeypatch.setattr(sys, "stderr", Terminal())
+    loud = [flag for flag in SMALL if flag != "--quiet"]
+    assert main(["build-maze", "--output-dir", str(tmp_path / "d")] + loud) == 0
+    err = sys.stderr.getvalue() if terminal else capsys.readouterr().err
+    assert ("maze/s" in err and "\r" in err) == terminal, err  # tqdm redraws its line with \r
+    logged = [line.split()[0] for line in err.replace("\r", "\n").splitlines()
+              if line.strip() and "maze/s" not in line]
+    assert logged == ["generating", "tested", "wrote"], err  # the log lines, bar or not
+
+
+def test_a_subsample_larger_than_the_pool_is_refused(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["build-maze", "--output-dir", str(out), "--subsample-size", "9"] + SMALL) == 1
+    err = capsys.readouterr().err
+    assert "--subsample-size 9: more than the 8 train mazes to draw from (--n-train 8)" in err
+    assert not out.exists()
 
 
 def test_help_is_fast_and_torch_free():

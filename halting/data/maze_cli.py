@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.add_argument("--workers", type=int, help="generator processes (default: all usable CPUs)")
     parser.add_argument("--force", action="store_true", help="replace an existing --output-dir")
     parser.add_argument("--manifest", help="also write the content-hash manifest JSON to this file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or messages")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bar or messages (the bar is drawn only on a terminal)")
 
 
 def run(args: argparse.Namespace, command: str) -> int:

@@ -403,8 +403,9 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
 
     A pure function of (n, size, min_path_moves, seed, stream), whatever `workers`: chunks are
     consumed in order. Layouts whose key (`layout_key`) is in `exclude` or repeats an
-    earlier one are skipped. `progress`: a tqdm bar with this label. `min_path_moves` None:
-    `default_min_path_moves(size)`. `stats` (a dict) receives the number of layouts tried.
+    earlier one are skipped. `progress`: a tqdm bar with this label, drawn on a terminal only.
+    `min_path_moves` None: `default_min_path_moves(size)`. `stats` (a dict) receives the number
+    of layouts tried.
     """
     moves = default_min_path_moves(size) if min_path_moves is None else min_path_moves
     if not 2 <= size <= MAX_SIZE:
@@ -414,7 +415,8 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
     max_layouts = max(10**6, 20_000 * n)  # ~20x what 30x30 at 109 moves needs
     workers = workers or default_workers()
     seen, inputs, labels, tried = set(exclude), [], [], 0
-    bar = tqdm(total=n, desc=progress, unit="maze", disable=progress is None, leave=False)
+    bar = tqdm(total=n, desc=progress, unit="maze", leave=False,
+               disable=True if progress is None else None)  # None: drawn only on a terminal
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         pending, index = deque(), 0
