@@ -4,6 +4,8 @@ guard, plain-text progress lines, and the step/epoch checkpoints with the time b
 from __future__ import annotations
 
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -148,21 +150,67 @@ class TextProgress(pl.Callback):
                      f"{self._fmt(trainer.callback_metrics, 'val/')}")
 
 
+class StopSignals(pl.Callback):
+    """Records SIGTERM / SIGUSR1 (Slurm's end of a job: walltime, scancel, preemption) instead
+    of dying, so that StepCheckpoints pauses after the current optimiser step.
+
+    Installed for a `with` block; re-installed at the start of training because Lightning's
+    fit puts its own SIGTERM handler first, which would end fit at the next epoch end or
+    mid-validation (its SIGTERMException) before our checkpoint is written.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+    def __init__(self) -> None:
+        self.received: str | None = None  # name of the first signal received
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum).name
+
+    def _install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                previous = signal.signal(sig, self._handle)
+                self._previous.setdefault(sig, previous)
+
+    def __enter__(self) -> "StopSignals":
+        self._install()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._install()
+
+
 class StepCheckpoints(pl.Callback):
-    """last.ckpt plus `step=N.ckpt` every n steps / `epoch=E-step=N.ckpt` every n epochs, and
-    the time budget. A step's checkpoint is written after its logging and, when validation
-    runs at that step, after the validation (so a resume never misses or repeats either).
-    Training always validates at its final step; the metrics of the latest validation travel
-    in the checkpoint (they are the run's result when a resume finds nothing left to do)."""
+    """last.ckpt plus `step=N.ckpt` every n steps / `epoch=E-step=N.ckpt` every n epochs (the
+    newest `keep` of them kept; -1 keeps all), last.ckpt alone every `last_every_s` seconds,
+    and the pauses: the time budget and a stop signal (StopSignals).
+    A step's checkpoint is written after its logging and, when validation runs at that step,
+    after the validation (so a resume never misses or repeats either). Training always
+    validates at its final step; the metrics of the latest validation travel in the checkpoint
+    (they are the run's result when a resume finds nothing left to do)."""
 
     def __init__(self, ckpt_dir: Path, *, every_n_steps: int | None, every_n_epochs: int | None,
                  steps_per_epoch: int | None, max_steps: int, max_epochs: int | None,
-                 val_due, budget_s: float | None, start: float, log: Callable[[str], None]) -> None:
+                 val_due, budget_s: float | None, start: float, log: Callable[[str], None],
+                 keep: int = 2, last_every_s: float | None = None,
+                 stop: StopSignals | None = None) -> None:
         self.dir, self.every_n_steps, self.every_n_epochs = ckpt_dir, every_n_steps, every_n_epochs
         self.spe, self.max_steps, self.max_epochs = steps_per_epoch, max_steps, max_epochs
         self.val_due, self.budget_s, self.start, self._log = val_due, budget_s, start, log
-        self.pending: tuple[int, list[str], bool] | None = None
+        self.keep, self.last_every_s = keep, last_every_s
+        self.last_saved = start  # monotonic time of the latest save (for last_every_s)
+        self.stop = stop
+        self.pending: tuple[int, list[str], str | None, bool] | None = None
         self.paused_at: int | None = None
+        self.pause_reason = ""  # "time budget" | "signal SIGTERM" | ...
         self.last_val_step = -1
         self.last_val_metrics: dict[str, float] = {}
         self.prior_seconds = 0.0  # training wall time of the attempts before this one
@@ -198,15 +246,22 @@ class StepCheckpoints(pl.Callback):
             final = final or (self.max_epochs is not None and epoch >= self.max_epochs)
         return names, final
 
+    def _pause_reason(self, now: float) -> str | None:
+        if self.stop is not None and self.stop.received is not None:
+            return f"signal {self.stop.received}"
+        if self.budget_s is not None and now - self.start >= self.budget_s:
+            return "time budget"
+        return None
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
+        step, now = trainer.global_step, time.monotonic()
         names, final = self._names(step)
-        pause = (not final and self.budget_s is not None
-                 and time.monotonic() - self.start >= self.budget_s)
+        pause = None if final else self._pause_reason(now)
+        refresh = self.last_every_s is not None and now - self.last_saved >= self.last_every_s
         if final:
             trainer.should_stop = True  # makes Lightning validate after this last step
-        if names or final or pause:
-            self.pending = (step, names, pause)
+        if names or final or pause or refresh:
+            self.pending = (step, names, pause, final)
             if not self.val_due(step, final):
                 self._save_pending(trainer)
 
@@ -223,20 +278,24 @@ class StepCheckpoints(pl.Callback):
             self._save_pending(trainer)
 
     def _save_pending(self, trainer) -> None:
-        step, names, pause = self.pending
+        step, names, pause, final = self.pending
         self.pending = None
         last = self.dir / ckpt_io.LAST
-        if names:
+        if names and self.keep != 0:
             first = self.dir / names[0]
             trainer.save_checkpoint(first, weights_only=False)
             for extra in names[1:] + [ckpt_io.LAST]:
                 atomic_copy(first, self.dir / extra, link=True)
+            ckpt_io.prune_periodic(self.dir, self.keep)  # only now: the new file is safe
         else:
             trainer.save_checkpoint(last, weights_only=False)
+        self.last_saved = time.monotonic()
+        if pause is None and not final and self.stop is not None and self.stop.received:
+            pause = f"signal {self.stop.received}"  # it arrived during this step's validation
         if pause:
-            self.paused_at = step
-            self._log(f"paused at step {step}: time budget of {self.budget_s / 60:.1f} min used; "
-                      f"{last} holds the state")
+            self.paused_at, self.pause_reason = step, pause
+            spent = (f" of {self.budget_s / 60:.1f} min used" if pause == "time budget" else "")
+            self._log(f"paused at step {step} ({pause}{spent}); {last} holds the state")
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         # Leave before the next step rather than by `trainer.should_stop`, which would log an

@@ -110,6 +110,25 @@ def _name_step(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def periodic_files(ckpt_dir: str | os.PathLike) -> list[Path]:
+    """The periodic `step=N` / `epoch=E-step=N` checkpoints in `ckpt_dir`, oldest first."""
+    files = [p for p in Path(ckpt_dir).glob("*.ckpt")
+             if p.name != LAST and p.is_file() and _STEP_RE.search(p.name)]
+    return sorted(files, key=lambda p: (_name_step(p), p.stat().st_mtime))
+
+
+def prune_periodic(ckpt_dir: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` periodic checkpoints (keep < 0: delete none); returns
+    the deleted paths. last.ckpt is a hard link or a copy of its own, never one of these."""
+    if keep < 0:
+        return []
+    files = periodic_files(ckpt_dir)
+    doomed = files[:max(0, len(files) - keep)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
 def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
     """The newest readable checkpoint in `ckpt_dir` and its contents, or None.
 

@@ -32,20 +32,22 @@ import torch
 import halting
 from halting import checkpoint as ckpt_io
 from halting.callbacks import (Guard, NonFiniteError, PauseFit, RNGState, StepCheckpoints,
-                               TextProgress, val_metrics)
+                               StopSignals, TextProgress, val_metrics)
 from halting.config import ExperimentConfig, config_diff, make_config
 from halting.io import atomic_path
+from halting.runlog import RunLog
 
 PAUSED_EXIT = 3
 
 
 class TrainingPaused(Exception):
-    """The time budget ran out: last.ckpt holds the state; run the same command to resume."""
+    """The time budget ran out or a stop signal came: last.ckpt holds the state; run the same
+    command to resume."""
 
-    def __init__(self, step: int, ckpt_path: Path, minutes: float) -> None:
-        super().__init__(f"paused at step {step} after {minutes:.1f} min (time budget): "
+    def __init__(self, step: int, ckpt_path: Path, minutes: float, reason: str) -> None:
+        super().__init__(f"paused at step {step} after {minutes:.1f} min ({reason}): "
                          f"resume from {ckpt_path} by running the same command again")
-        self.step = step
+        self.step, self.reason = step, reason
 
 
 class ConfigMismatch(ValueError):
@@ -57,21 +59,7 @@ def code_version() -> str:
     return halting.__version__
 
 
-# --- the plain text log and the cumulative metrics.csv ---------------------------------------
-
-class RunLog:
-    """Appends lines to run_dir/train.log (and echoes them to stdout when `echo`)."""
-
-    def __init__(self, path: Path, echo: bool) -> None:
-        self.path, self.echo = path, echo
-
-    def __call__(self, message: str) -> None:
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
-        with open(self.path, "a") as handle:
-            handle.write(line + "\n")
-        if self.echo:
-            print(line, flush=True)
-
+# --- the cumulative metrics.csv ----------------------------------------------------------------
 
 def merge_metrics(run_dir: Path) -> Path:
     """Rebuild run_dir/metrics.csv from every attempt's CSVLogger file.
@@ -117,6 +105,51 @@ def _saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
     return dict(ckpt["hyper_parameters"].get("config", {}))
 
 
+# The length of a run: a checkpoint of the same config with other totals is continued.
+TOTALS = ("max_steps", "max_epochs")
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping as the resume check compares it: paths normalised, totals left out."""
+    out = {k: v for k, v in values.items() if k not in TOTALS}
+    if out.get("data_dir"):
+        out["data_dir"] = os.path.normpath(out["data_dir"])
+    return out
+
+
+def same_run(saved: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether two config mappings are one run, the totals and path spelling aside."""
+    return _comparable(saved) == _comparable(current)
+
+
+def check_resumable(path: Path, ckpt: dict[str, Any], config: ExperimentConfig) -> str | None:
+    """ConfigMismatch unless `ckpt` (read from `path`) can continue as `config`: equal up to
+    the totals, and not already past the new ones. Returns a note when the totals changed."""
+    saved = _saved_config(ckpt)
+    diff = config_diff(_comparable(saved), _comparable(config.to_dict()))
+    if diff:
+        raise ConfigMismatch(
+            f"{path} was trained with a different config ({'; '.join(diff)}). Use the same "
+            f"flags to resume (only max_steps / max_epochs may change), another "
+            f"--default_root_dir, or --restart to start over.")
+    totals = config_diff({k: saved.get(k) for k in TOTALS},
+                         {k: getattr(config, k) for k in TOTALS})
+    if not totals:
+        return None
+    step, epoch = int(ckpt.get("global_step", 0)), int(ckpt.get("epoch", 0))
+    past = []
+    if config.max_steps and step > config.max_steps:
+        past.append(f"max_steps={config.max_steps} (it is at step {step})")
+    if (config.max_epochs and saved.get("max_epochs") != config.max_epochs
+            and epoch >= config.max_epochs):  # `epoch`: 0-based, of the checkpoint's last step
+        past.append(f"max_epochs={config.max_epochs} (it is in epoch {epoch + 1})")
+    if past:
+        raise ConfigMismatch(
+            f"{path} has trained past {' and '.join(past)}: a run cannot be shortened. Use "
+            f"another --default_root_dir, or --restart to start over.")
+    return f"continuing with new totals ({'; '.join(totals)})"
+
+
 def _clear_run(run_dir: Path, ckpt_dir: Path) -> list[str]:
     removed = []
     for path in [*ckpt_dir.glob("*.ckpt"), run_dir / "final.ckpt", run_dir / "metrics.csv"]:
@@ -133,7 +166,6 @@ def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.Pat
                    restart: bool, log: RunLog) -> tuple[Path | None, dict[str, Any] | None]:
     """The checkpoint to resume from (None: fresh start), after the config check."""
     ckpt_dir = run_dir / "checkpoints"
-    current = config.to_dict()
     if restart:
         if resume not in (None, "auto"):
             raise ValueError(f"--restart cannot be combined with --resume_ckpt {resume}: "
@@ -156,11 +188,9 @@ def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.Pat
     if found is None:
         return None, None
     path, ckpt = found
-    diff = config_diff(_saved_config(ckpt), current)
-    if diff:
-        raise ConfigMismatch(
-            f"{path} was trained with a different config ({'; '.join(diff)}). Use the same "
-            f"flags to resume, another --default_root_dir, or --restart to start over.")
+    note = check_resumable(path, ckpt, config)
+    if note:
+        log(note)
     return path, ckpt
 
 
@@ -244,117 +274,203 @@ def _oom_message(config: ExperimentConfig, exc: BaseException) -> str:
             f"), or use --precision bf16-mixed.")
 
 
+def checkpoint_bytes(system: pl.LightningModule, ema: bool) -> int:
+    """Size of one resumable checkpoint, estimated before any is written: the weights, AdamW's
+    two moments, and with EMA the raw weights besides the average (plus ~1% of metadata)."""
+    tensors = [*system.parameters(), *system.buffers()]
+    weights = sum(t.numel() * t.element_size() for t in tensors)
+    return int(weights * (4 if ema else 3) * 1.01)
+
+
+def disk_bound(ckpt_bytes: int, keep: int, saves: int | None) -> tuple[int, str]:
+    """The most checkpoint bytes the run can hold at once, and what they are: `keep` periodic
+    files (all `saves` of them when keep is -1), one more while the next is written before the
+    oldest goes, a separate last.ckpt, and final.ckpt (weights only, counted as a full one)."""
+    periodic = (saves or 0) if keep < 0 else min(keep, saves if saves is not None else keep)
+    files = periodic + (1 if periodic else 0) + 2
+    what = (f"{periodic} periodic (--keep_checkpoints {keep}) + 1 being written + "
+            if periodic else "") + "last.ckpt + final.ckpt"
+    return files * ckpt_bytes, what
+
+
+def _saves(config: ExperimentConfig, spe: int | None, every_n_steps: int | None,
+           every_n_epochs: int | None) -> int | None:
+    """How many periodic checkpoints the whole run writes (None: unbounded)."""
+    total = config.max_steps or (config.max_epochs * spe if spe and config.max_epochs else None)
+    if total is None:
+        return None
+    n = total // every_n_steps if every_n_steps else 0
+    if spe and every_n_epochs:
+        n += (total // spe) // every_n_epochs
+    return n
+
+
+def _stop_note(ckpt_dir: Path) -> str:
+    """What a failed run leaves to resume from."""
+    found = ckpt_io.find_resumable(ckpt_dir)
+    if found is None:
+        return f"no checkpoint was written before it (nothing to resume in {ckpt_dir})"
+    return f"the newest checkpoint, {found[0]} (step {found[1].get('global_step')}), is kept"
+
+
 def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLike,
           resume: str | os.PathLike | None = "auto", restart: bool = False,
           time_budget_min: float | None = None, accelerator: str = "auto",
           devices: int | str = 1, precision: str = "32-true", log_every_n_steps: int = 50,
           save_every_n_steps: int | None = None, save_every_n_epochs: int | None = 1,
+          keep_checkpoints: int = 2, save_last_every_min: float | None = 5.0,
           data_workers: int = 0, val_every_n_steps: int | None = None,
           val_every_n_epochs: int = 1, progress_bar: bool | None = None) -> dict[str, float]:
-    """Train (or resume) one run in `run_dir`; returns the final validation metrics.
+    """Train (or resume, or extend to new totals) one run in `run_dir`; returns the final
+    validation metrics.
 
-    Raises TrainingPaused when `time_budget_min` runs out (last.ckpt written), ConfigMismatch when
-    run_dir holds another config's checkpoint, NonFiniteError, LockHeld.
+    Raises TrainingPaused when `time_budget_min` runs out or SIGTERM/SIGUSR1 arrives (last.ckpt
+    written), ConfigMismatch when run_dir holds another config's checkpoint, NonFiniteError,
+    LockHeld. Every other way out of a started run ends train.log with a `failed:` line.
     """
     start = time.monotonic()
     _quiet_lightning()
     if not isinstance(config, ExperimentConfig):
         config = make_config(dict(config))
     _check_toy_schedule(config)
+    if keep_checkpoints < -1:
+        raise ValueError(f"--keep_checkpoints must be -1 (keep all), 0 (none) or a count; "
+                         f"got {keep_checkpoints}")
+    from halting.doctor import check_accelerator
+
+    check_accelerator(accelerator)
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     log = RunLog(run_dir / "train.log", echo=not progress_bar)
-    with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings():
+    with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings(), StopSignals() as stop:
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
-        from pytorch_lightning.callbacks import EMAWeightAveraging
-        from pytorch_lightning.plugins.environments import SLURMEnvironment
-
-        from halting.data.modules import make_datamodule
-        from halting.system import HaltingSystem
-
-        final_path = run_dir / "final.ckpt"
-        if not restart and resume in (None, "auto") and final_path.is_file():
-            try:
-                final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
-            except ckpt_io.CorruptCheckpoint:
-                final = None
-            if final is not None and _saved_config(final) == config.to_dict():
-                log(f"already complete: {final_path} (step {final.get('global_step')})")
-                return dict(final.get("metrics", {}))
-        ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
-        if ckpt_path is None:
-            log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
-                f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
-        else:
-            log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
-                f"on {socket.gethostname()} pid {os.getpid()}")
-        if final_path.exists():
-            final_path.unlink()  # a stale result of this config must not outlive a new attempt
-
-        pl.seed_everything(config.seed, workers=True, verbose=False)
-        data = make_datamodule(config, data_workers=data_workers)
-        system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
-        spe = data.data_meta.get("steps_per_epoch") or None
-        max_steps = config.max_steps or -1
-        val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
-                                               val_every_n_epochs)
-        budget_s = None if time_budget_min is None else 60.0 * time_budget_min
-        saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
-                                every_n_epochs=save_every_n_epochs,
-                                steps_per_epoch=spe, max_steps=max_steps,
-                                max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
-                                start=start, log=log)
-        callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
-                                        TextProgress(log, log_every_n_steps)]
-        if config.use_ema:
-            callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
-        callbacks.append(saver)
-        # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
-        plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
-            preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
-        del ckpt
-        if SLURMEnvironment.detect():
-            plugins.append(SLURMEnvironment(auto_requeue=False))
-        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-        trainer = pl.Trainer(
-            default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
-            precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
-            max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
-            enable_checkpointing=False, enable_progress_bar=progress_bar,
-            enable_model_summary=False, log_every_n_steps=log_every_n_steps,
-            num_sanity_val_steps=0, deterministic=True if on_cpu else None,
-            gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
         try:
-            trainer.fit(system, datamodule=data,
-                        ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-        except PauseFit:
-            pass
+            return _train(config, run_dir, ckpt_dir, log, stop, start, resume=resume,
+                          restart=restart, time_budget_min=time_budget_min,
+                          accelerator=accelerator, devices=devices, precision=precision,
+                          log_every_n_steps=log_every_n_steps,
+                          save_every_n_steps=save_every_n_steps,
+                          save_every_n_epochs=save_every_n_epochs, keep=keep_checkpoints,
+                          save_last_every_min=save_last_every_min, data_workers=data_workers,
+                          val_every_n_steps=val_every_n_steps,
+                          val_every_n_epochs=val_every_n_epochs, progress_bar=progress_bar)
+        except (TrainingPaused, ConfigMismatch):
+            raise  # paused: logged as such; a refusal: the folder's own run is untouched
         except NonFiniteError as exc:
-            log(f"stopped: {exc}; the last finite checkpoint is kept in {ckpt_dir}")
+            log(f"failed: {exc}; {_stop_note(ckpt_dir)}")
             raise
         except (torch.OutOfMemoryError, MemoryError) as exc:
             message = _oom_message(config, exc)
-            log(f"stopped: {message}")
+            log(f"failed: {message}")
             raise RuntimeError(message) from exc
-        finally:
-            merge_metrics(run_dir)
-        if saver.paused_at is not None:
-            raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
-                                 (time.monotonic() - start) / 60)
+        except BaseException as exc:
+            cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else (
+                f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log(f"failed: {cause}")
+            raise
 
-        metrics = saver.last_val_metrics
-        if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
-            metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
-            merge_metrics(run_dir)
-        final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
-                 "global_step": trainer.global_step, "epoch": trainer.current_epoch,
-                 "metrics": metrics, "train_seconds": saver.train_seconds(),
-                 "pytorch-lightning_version": pl.__version__}
-        ckpt_io.atomic_save(final, final_path)
-        log(f"complete at step {trainer.global_step}: "
-            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
-        return metrics
+
+def _train(config: ExperimentConfig, run_dir: Path, ckpt_dir: Path, log: RunLog,
+           stop: StopSignals, start: float, *, resume, restart, time_budget_min, accelerator,
+           devices, precision, log_every_n_steps, save_every_n_steps, save_every_n_epochs, keep,
+           save_last_every_min, data_workers, val_every_n_steps, val_every_n_epochs,
+           progress_bar) -> dict[str, float]:
+    """The body of `train` under its lock and signal handlers (arguments as train's)."""
+    from pytorch_lightning.callbacks import EMAWeightAveraging
+    from pytorch_lightning.plugins.environments import SLURMEnvironment
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+    from halting.data.modules import make_datamodule
+    from halting.system import HaltingSystem
+
+    final_path = run_dir / "final.ckpt"
+    if not restart and resume in (None, "auto") and final_path.is_file():
+        try:
+            final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
+        except ckpt_io.CorruptCheckpoint:
+            final = None
+        if final is not None and same_run(_saved_config(final), config.to_dict()) and all(
+                _saved_config(final).get(k) == getattr(config, k) for k in TOTALS):
+            log(f"already complete: {final_path} (step {final.get('global_step')})")
+            return dict(final.get("metrics", {}))
+    ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
+    if ckpt_path is None:
+        log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
+            f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
+    else:
+        log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
+            f"on {socket.gethostname()} pid {os.getpid()}")
+    if final_path.exists():
+        final_path.unlink()  # a stale result of this config must not outlive a new attempt
+
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    data = make_datamodule(config, data_workers=data_workers)
+    system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
+    spe = data.data_meta.get("steps_per_epoch") or None
+    max_steps = config.max_steps or -1
+    size = checkpoint_bytes(system, config.use_ema)
+    bound, what = disk_bound(size, keep, _saves(config, spe, save_every_n_steps,
+                                                 save_every_n_epochs))
+    log(f"checkpoint size about {size / 1e6:.1f} MB; this run uses at most "
+        f"{bound / 1e9:.2f} GB of disk for checkpoints ({what})")
+    val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
+                                           val_every_n_epochs)
+    budget_s = None if time_budget_min is None else 60.0 * time_budget_min
+    last_every_s = None if save_last_every_min is None else 60.0 * save_last_every_min
+    saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
+                            every_n_epochs=save_every_n_epochs,
+                            steps_per_epoch=spe, max_steps=max_steps,
+                            max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
+                            start=start, log=log, keep=keep, last_every_s=last_every_s,
+                            stop=stop)
+    callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
+                                    TextProgress(log, log_every_n_steps), stop]
+    if config.use_ema:
+        callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
+    callbacks.append(saver)
+    # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
+    plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
+        preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
+    del ckpt
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    trainer = pl.Trainer(
+        default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
+        precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
+        max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
+        enable_checkpointing=False, enable_progress_bar=progress_bar,
+        enable_model_summary=False, log_every_n_steps=log_every_n_steps,
+        num_sanity_val_steps=0, deterministic=True if on_cpu else None,
+        gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
+    try:
+        trainer.fit(system, datamodule=data,
+                    ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+    except PauseFit:
+        pass
+    except SIGTERMException:  # Lightning's own handler won before ours was back in place
+        if saver.paused_at is None:
+            raise RuntimeError(f"stopped by {stop.received or 'SIGTERM'} before a checkpoint "
+                               f"could be written; {_stop_note(ckpt_dir)}") from None
+    finally:
+        merge_metrics(run_dir)
+    if saver.paused_at is not None:
+        raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
+                             (time.monotonic() - start) / 60, saver.pause_reason)
+
+    metrics = saver.last_val_metrics
+    if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
+        metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
+        merge_metrics(run_dir)
+    final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
+             "global_step": trainer.global_step, "epoch": trainer.current_epoch,
+             "metrics": metrics, "train_seconds": saver.train_seconds(),
+             "pytorch-lightning_version": pl.__version__}
+    ckpt_io.atomic_save(final, final_path)
+    log(f"complete at step {trainer.global_step}: "
+        + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
+    return metrics

@@ -3,7 +3,8 @@
 One flag per ExperimentConfig field (same name, same meaning; booleans as `--flag` /
 `--no-flag`), plus the runtime flags below. Only the flags actually typed count as given: a
 given flag that does not apply to the chosen task, model or criterion is an error.
-Exit status: 0 complete, 3 paused by --time_budget_min (run the same command to resume),
+Exit status: 0 complete, 3 paused by --time_budget_min or by SIGTERM / SIGUSR1 (run the same
+command to resume),
 2 usage or config error, 1 training failure.
 """
 
@@ -25,7 +26,7 @@ RUNTIME = {
     "resume_ckpt": (str, "resume from this checkpoint (default: the run folder's last.ckpt "
                          "when its config equals this one)"),
     "time_budget_min": (float, "train at most this many minutes of this process's wall time, "
-                               "then save last.ckpt and exit 3"),
+                               "then save last.ckpt and exit 3 (SIGTERM / SIGUSR1 do the same)"),
     "accelerator": (str, "cpu | gpu | auto (default auto)"),
     "devices": (str, "devices to use (default 1)"),
     "precision": (str, "32-true (default) | bf16-mixed | 16-mixed"),
@@ -33,6 +34,9 @@ RUNTIME = {
     "save_every_n_steps": (int, "also keep checkpoints/step=N.ckpt every N steps"),
     "save_every_n_epochs": (int, "maze: keep checkpoints/epoch=E-step=N.ckpt every N epochs "
                                  "(default 1)"),
+    "keep_checkpoints": (int, "keep only the newest N periodic checkpoints besides last.ckpt "
+                              "and final.ckpt (default 2; 0 keeps none; -1 keeps all)"),
+    "save_last_every_min": (float, "also refresh last.ckpt every this many minutes (default 5)"),
     "val_every_n_steps": (int, "toy tasks: validate every N steps (default max_steps/10, "
                                "at most 1000)"),
     "val_every_n_epochs": (int, "maze: validate every N epochs (default 1)"),

@@ -20,8 +20,9 @@ from halting.train import train
 
 TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
         "max_steps": 30, "val_size": 16, "learning_rate": 3e-3, "seed": 5}
+# keep_checkpoints=-1: every periodic file stays, for the fallback tests to cut them one by one
 RUNTIME = {"save_every_n_steps": 10, "val_every_n_steps": 10, "log_every_n_steps": 10,
-           "progress_bar": False}
+           "progress_bar": False, "keep_checkpoints": -1}
 
 
 @pytest.fixture(scope="module")

@@ -111,3 +111,43 @@ def test_time_budget_pauses_with_exit_3_then_resumes_exactly(reference, tmp_path
     assert not (run_dir / "final.ckpt").exists()
     _finish(run_dir)
     _assert_same_run(reference, run_dir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_stop_signal_saves_exits_3_and_the_resume_is_exact(reference, tmp_path, sig):
+    """Slurm's end of a job (SIGTERM at the walltime, scancel, preemption; SIGUSR1 as an early
+    warning): the current step finishes, last.ckpt is written, exit 3; the rerun is exact."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(_command(run_dir, "--save_every_n_steps", "1000"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, deadline = _log_has(run_dir, "step 15/60"), time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+        time.sleep(0.005)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err[-3000:]
+    name = signal.Signals(sig).name
+    assert "PAUSED" in out and f"signal {name}" in out
+    last = load_checkpoint(run_dir / "checkpoints/last.ckpt")
+    assert 15 <= last["global_step"] < 60
+    log = (run_dir / "train.log").read_text()
+    assert f"paused at step {last['global_step']} (signal {name})" in log.splitlines()[-1]
+    _finish(run_dir)
+    _assert_same_run(reference, run_dir)
+
+
+def test_without_periodic_files_a_killed_toy_run_resumes_from_the_refreshed_last_ckpt(
+        reference, tmp_path):
+    """No --save_every_n_steps: last.ckpt is still refreshed (here every ~0.1 s)."""
+    run_dir = tmp_path / "run"
+    flags = [f for f in FLAGS]
+    i = flags.index("--save_every_n_steps")
+    del flags[i:i + 2]
+    command = [sys.executable, "-m", "halting.cli", "train", *flags, "--default_root_dir",
+               str(run_dir), "--save_last_every_min", "0.002"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _kill_when(proc, lambda: (run_dir / "checkpoints/last.ckpt").exists())
+    assert find_resumable(run_dir / "checkpoints")[1]["global_step"] < 60
+    _finish(run_dir)
+    _assert_same_run(reference, run_dir)

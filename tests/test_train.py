@@ -122,7 +122,7 @@ def test_divergence_stops_naming_the_step_and_keeps_finite_checkpoints(tmp_path)
     assert ckpts and not (tmp_path / "final.ckpt").exists()
     for path in ckpts:
         assert all(torch.isfinite(v).all() for v in _weights(path).values())
-    assert "stopped: non-finite" in (tmp_path / "train.log").read_text()
+    assert "failed: non-finite" in (tmp_path / "train.log").read_text()
 
 
 def test_guard_names_which_check_fired():

@@ -1,0 +1,105 @@
+"""A run's plain-text log, `train.log`, and the run status read back from it.
+
+`halting train` appends one line per event; the line that ends an attempt tells how it ended:
+
+    start ...  /  resumed from ...        an attempt began
+    complete at step N ...                 finished: final.ckpt written
+    already complete: ...                  a rerun found nothing left to do
+    paused at step N (time budget) ...     last.ckpt holds the state; the same command resumes
+    paused at step N (signal SIGTERM) ...
+    failed: <cause>                        stopped by an error (data, NaN, OOM, exception)
+
+A log whose last such line is a start is either still running (its train.lock names a live
+process) or was killed without a word (SIGKILL, power loss): `run_status` tells which.
+Light on imports: the summary and the viewer read it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
+_STEP = re.compile(r"step (\d+)")
+# Line prefix (after the time stamp) -> the state it leaves the run in.
+_EVENTS = (("complete at step", "complete"), ("already complete", "complete"),
+           ("paused at step", "paused"), ("failed:", "failed"),
+           ("start ", "running"), ("resumed from", "running"))
+
+
+class RunLog:
+    """Appends time-stamped lines to `path` (train.log), echoing them to stdout when `echo`."""
+
+    def __init__(self, path: Path, echo: bool) -> None:
+        self.path, self.echo = Path(path), echo
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        with open(self.path, "a") as handle:
+            handle.write(line + "\n")
+        if self.echo:
+            print(line, flush=True)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """How a run stands: `state` is complete | paused | failed | running | killed | not started;
+    `step` the step its last status line names (None if none); `line` that line."""
+
+    state: str
+    step: int | None
+    line: str
+
+    def __str__(self) -> str:
+        at = f" at step {self.step}" if self.step is not None else ""
+        return f"{self.state}{at}" + (f": {self.line}" if self.state in ("failed", "killed") else "")
+
+
+def _lock_alive(run_dir: Path) -> bool:
+    """Whether checkpoints/train.lock names a live process on this host (another host's
+    lock counts as alive: its liveness cannot be seen from here)."""
+    try:
+        owner = json.loads((run_dir / "checkpoints" / "train.lock").read_text())
+    except (OSError, ValueError):
+        return False
+    pid, host = owner.get("pid"), owner.get("host")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, TypeError, ValueError):
+        return isinstance(pid, int)
+    return True
+
+
+def run_status(run_dir: str | os.PathLike) -> RunStatus:
+    """The status of the run in `run_dir` from its train.log (see the module docstring)."""
+    run_dir = Path(run_dir)
+    try:
+        lines = (run_dir / "train.log").read_text().splitlines()
+    except FileNotFoundError:
+        return RunStatus("not started", None, "")
+    progress: int | None = None  # the newest "step N/..." line after the status line
+    for line in reversed(lines):
+        text = _STAMP.sub("", line, count=1)
+        if progress is None and text.startswith("step "):
+            progress = int(_STEP.match(text).group(1))
+        for prefix, state in _EVENTS:
+            if text.startswith(prefix):
+                found = _STEP.search(text) if state != "failed" else None
+                step = int(found.group(1)) if found else None
+                if state == "running":
+                    step = progress if progress is not None else step
+                    if not _lock_alive(run_dir):
+                        state = "killed"
+                        text = ("ended without a final log line (killed: SIGKILL, out of "
+                                "memory, a lost node)")
+                return RunStatus(state, step, text)
+    return RunStatus("not started", None, "")

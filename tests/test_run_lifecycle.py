@@ -1,0 +1,248 @@
+"""A run's life at the scale users run it: bounded checkpoints, runs that extend to new totals,
+failures that end train.log with `failed:`, and the run status read back from train.log.
+(Stop signals, with real processes, are in test_resume.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from halting import checkpoint as ckpt_io
+from halting.checkpoint import find_resumable, load_checkpoint
+from halting.runlog import run_status
+from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, checkpoint_bytes,
+                           disk_bound, train)
+
+TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
+        "max_steps": 6, "val_size": 16, "learning_rate": 3e-3, "seed": 2, "dropout": 0.2}
+QUIET = {"progress_bar": False, "log_every_n_steps": 1, "val_every_n_steps": 2}
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = load_checkpoint(a)["state_dict"], load_checkpoint(b)["state_dict"]
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _periodic(run_dir) -> list[str]:
+    return [p.name for p in ckpt_io.periodic_files(run_dir / "checkpoints")]
+
+
+@pytest.fixture(scope="module")
+def ten_steps(tmp_path_factory):
+    """TINY trained to 10 steps in one go: the reference of the extended runs."""
+    run_dir = tmp_path_factory.mktemp("ten")
+    return run_dir, train({**TINY, "max_steps": 10}, run_dir=run_dir, **QUIET)
+
+
+# --- bounded checkpoints ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("keep, files", [(2, ["step=00000009.ckpt", "step=00000010.ckpt"]),
+                                         (0, []),
+                                         (-1, [f"step={k:08d}.ckpt" for k in range(1, 11)])])
+def test_keep_checkpoints_bounds_the_periodic_files_and_changes_nothing_else(
+        ten_steps, tmp_path, keep, files):
+    metrics = train({**TINY, "max_steps": 10}, run_dir=tmp_path, save_every_n_steps=1,
+                    keep_checkpoints=keep, **QUIET)
+    assert _periodic(tmp_path) == files
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert metrics == ten_steps[1]
+    assert _same_weights(tmp_path / "final.ckpt", ten_steps[0] / "final.ckpt")
+
+
+def test_maze_epoch_files_are_bounded_too(tiny_maze_dir, tmp_path):
+    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 2,
+              "batch_size": 4, "max_epochs": 4, "seed": 0}
+    train(config, run_dir=tmp_path, progress_bar=False, keep_checkpoints=2)  # every epoch
+    assert _periodic(tmp_path) == ["epoch=0002-step=00000009.ckpt",
+                                   "epoch=0003-step=00000012.ckpt"]
+
+
+def test_a_corrupt_last_ckpt_still_falls_back_to_a_kept_older_file(tmp_path):
+    train(TINY, run_dir=tmp_path, save_every_n_steps=2, keep_checkpoints=2, **QUIET)
+    ckpts = tmp_path / "checkpoints"
+    assert _periodic(tmp_path) == ["step=00000004.ckpt", "step=00000006.ckpt"]
+    # last.ckpt is a hard link of step=6: damage done in place damages both
+    os.truncate(ckpts / "last.ckpt", (ckpts / "last.ckpt").stat().st_size // 2)
+    with pytest.warns(UserWarning, match="skipped unreadable"):
+        path, ckpt = find_resumable(ckpts)
+    assert path.name == "step=00000004.ckpt" and ckpt["global_step"] == 4
+
+
+def test_the_start_line_states_the_checkpoint_size_and_the_disk_bound(tmp_path):
+    config = {**TINY, "hidden_size": 256, "use_ema": True, "max_steps": 2}
+    train(config, run_dir=tmp_path, save_every_n_steps=1, keep_checkpoints=1, **QUIET)
+    log = (tmp_path / "train.log").read_text()
+    line = next(x for x in log.splitlines() if "checkpoint size about" in x)
+    estimate = float(line.split("checkpoint size about ")[1].split(" MB")[0]) * 1e6
+    actual = (tmp_path / "checkpoints" / "last.ckpt").stat().st_size
+    assert abs(estimate - actual) / actual < 0.05, (estimate, actual)
+    # 1 kept + 1 being written + last.ckpt + final.ckpt
+    assert "1 periodic (--keep_checkpoints 1) + 1 being written + last.ckpt + final.ckpt" in line
+
+
+def test_disk_bound_counts_kept_files_or_all_of_them():
+    assert disk_bound(100, 2, 1000) == (500, "2 periodic (--keep_checkpoints 2) + 1 being "
+                                             "written + last.ckpt + final.ckpt")
+    assert disk_bound(100, -1, 10)[0] == 1300
+    assert disk_bound(100, 0, 10) == (200, "last.ckpt + final.ckpt")
+    assert disk_bound(100, 5, 2)[0] == 500  # a run with 2 saves never holds 5
+
+
+def test_checkpoint_bytes_counts_adamw_moments_and_ema():
+    layer = torch.nn.Linear(10, 10)  # 110 float32 parameters
+    system = torch.nn.Module()
+    system.model = layer
+    assert checkpoint_bytes(system, ema=False) == int(440 * 3 * 1.01)
+    assert checkpoint_bytes(system, ema=True) == int(440 * 4 * 1.01)
+
+
+def test_keep_checkpoints_below_minus_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="--keep_checkpoints must be -1"):
+        train(TINY, run_dir=tmp_path, keep_checkpoints=-2, **QUIET)
+
+
+def _saved_steps(monkeypatch) -> list[int]:
+    """Record the step of every checkpoint StepCheckpoints writes."""
+    from halting.callbacks import StepCheckpoints
+
+    steps, save = [], StepCheckpoints._save_pending
+    monkeypatch.setattr(StepCheckpoints, "_save_pending",
+                        lambda self, trainer: steps.append(self.pending[0]) or save(self, trainer))
+    return steps
+
+
+def test_last_ckpt_is_refreshed_by_time_without_periodic_files(tmp_path, monkeypatch):
+    steps = _saved_steps(monkeypatch)
+    train(TINY, run_dir=tmp_path, save_last_every_min=0, **QUIET)  # due after every step
+    assert steps == [1, 2, 3, 4, 5, 6] and _periodic(tmp_path) == []
+    steps.clear()
+    train(TINY, run_dir=tmp_path / "off", save_last_every_min=None, **QUIET)
+    assert steps == [6]  # no periodic flag, no refresh: only the final step's last.ckpt
+
+
+def test_by_default_last_ckpt_is_refreshed_every_five_minutes(tmp_path, monkeypatch):
+    from halting.callbacks import StepCheckpoints
+
+    seen, init = {}, StepCheckpoints.__init__
+    monkeypatch.setattr(StepCheckpoints, "__init__",
+                        lambda self, *a, **k: seen.update(k) or init(self, *a, **k))
+    train(TINY, run_dir=tmp_path, **QUIET)
+    assert seen["last_every_s"] == 300.0 and seen["keep"] == 2
+
+
+# --- runs that extend ---------------------------------------------------------------------------
+
+def test_a_finished_run_extends_to_a_larger_max_steps_as_if_trained_in_one_go(ten_steps, tmp_path):
+    train(TINY, run_dir=tmp_path, **QUIET)  # 6 steps, complete
+    metrics = train({**TINY, "max_steps": 10}, run_dir=tmp_path, **QUIET)
+    log = (tmp_path / "train.log").read_text()
+    assert "continuing with new totals (max_steps: 6 -> 10)" in log
+    assert "resumed from" in log and log.count("start parity") == 1
+    assert metrics == ten_steps[1]
+    assert _same_weights(tmp_path / "final.ckpt", ten_steps[0] / "final.ckpt")
+    assert (tmp_path / "metrics.csv").read_text() == (ten_steps[0] / "metrics.csv").read_text()
+    # a paused run extends as well: and the new total is what the next rerun finds complete
+    assert train({**TINY, "max_steps": 10}, run_dir=tmp_path, **QUIET) == metrics
+    assert "already complete" in (tmp_path / "train.log").read_text().splitlines()[-1]
+
+
+def test_a_paused_run_extends_too(ten_steps, tmp_path):
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
+    assert train({**TINY, "max_steps": 10}, run_dir=tmp_path, **QUIET) == ten_steps[1]
+    assert _same_weights(tmp_path / "final.ckpt", ten_steps[0] / "final.ckpt")
+
+
+def test_a_run_cannot_be_shortened_below_where_it_is(ten_steps, tmp_path):
+    train({**TINY, "max_steps": 10}, run_dir=tmp_path, **QUIET)
+    with pytest.raises(ConfigMismatch, match=r"trained past max_steps=6 \(it is at step 10\)"):
+        train(TINY, run_dir=tmp_path, **QUIET)
+    with pytest.raises(ConfigMismatch, match=r"learning_rate: 0.003 -> 0.001"):  # others refuse
+        train({**TINY, "max_steps": 12, "learning_rate": 1e-3}, run_dir=tmp_path, **QUIET)
+
+
+def test_maze_extends_by_max_epochs_and_paths_compare_normalised(tiny_maze_dir, tmp_path):
+    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 2,
+              "batch_size": 4, "max_epochs": 2, "seed": 0}
+    whole = train({**config, "max_epochs": 3}, run_dir=tmp_path / "whole", progress_bar=False)
+    train(config, run_dir=tmp_path / "ext", progress_bar=False)
+    spelt = os.path.join(str(tiny_maze_dir), ".", "")  # <dir>/./ : the same folder
+    assert train({**config, "max_epochs": 3, "data_dir": spelt}, run_dir=tmp_path / "ext",
+                 progress_bar=False) == whole
+    assert _same_weights(tmp_path / "ext" / "final.ckpt", tmp_path / "whole" / "final.ckpt")
+    assert "max_epochs: 2 -> 3" in (tmp_path / "ext" / "train.log").read_text()
+
+
+# --- failures are logged, and the status is read back -------------------------------------------
+
+def _last_line(run_dir) -> str:
+    return (run_dir / "train.log").read_text().splitlines()[-1].split(" ", 2)[2]
+
+
+def test_a_divergence_with_no_checkpoint_says_so(tmp_path):
+    config = {**TINY, "learning_rate": 3e37, "max_steps": 20, "dropout": 0.0}
+    with pytest.raises(NonFiniteError):
+        train(config, run_dir=tmp_path, **QUIET)
+    line = _last_line(tmp_path)
+    assert line.startswith("failed: non-finite") and "no checkpoint was written" in line
+    assert run_status(tmp_path).state == "failed"
+
+
+def test_bad_data_ends_the_log_with_failed_naming_the_cause(tiny_maze_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_maze_dir, data)
+    (data / "train" / "all__labels.npy").write_bytes(b"not numpy")
+    config = {"task": "maze", "data_dir": str(data), "hidden_size": 8, "time_limit": 2,
+              "batch_size": 4, "max_epochs": 1}
+    with pytest.raises(Exception):
+        train(config, run_dir=tmp_path / "run", progress_bar=False)
+    line = _last_line(tmp_path / "run")
+    assert line.startswith("failed: ") and "all__labels.npy" in line, line
+    status = run_status(tmp_path / "run")
+    assert status.state == "failed" and "all__labels.npy" in str(status)
+
+
+def test_an_exception_inside_fit_is_logged_as_failed(tmp_path, monkeypatch):
+    from halting.system import HaltingSystem
+
+    def broken(self, batch, batch_idx):
+        raise RuntimeError("boom in training_step")
+
+    monkeypatch.setattr(HaltingSystem, "training_step", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        train(TINY, run_dir=tmp_path, **QUIET)
+    assert _last_line(tmp_path) == "failed: RuntimeError: boom in training_step"
+    assert not (tmp_path / "checkpoints" / "train.lock").exists()
+
+
+def test_run_status_of_complete_paused_killed_running_and_new_runs(tmp_path):
+    assert run_status(tmp_path / "none").state == "not started"
+    train(TINY, run_dir=tmp_path / "done", **QUIET)
+    assert (run_status(tmp_path / "done").state, run_status(tmp_path / "done").step) == (
+        "complete", 6)
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path / "paused", time_budget_min=0, **QUIET)
+    status = run_status(tmp_path / "paused")
+    assert (status.state, status.step) == ("paused", 1) and "time budget" in status.line
+    # a run killed by SIGKILL: its log ends at progress lines, and no live process holds the lock
+    killed = tmp_path / "killed"
+    (killed / "checkpoints").mkdir(parents=True)
+    (killed / "train.log").write_text("2026-01-01 00:00:00 start parity/act_rnn/act seed 0\n"
+                                      "2026-01-01 00:00:01 step 50/100 epoch 0 (1 s)\n")
+    assert (run_status(killed).state, run_status(killed).step) == ("killed", 50)
+    (killed / "checkpoints" / "train.lock").write_text(
+        json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
+    assert run_status(killed).state == "running"
+
+
+def test_a_gpu_asked_for_without_one_is_one_clear_line(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(ValueError, match="--accelerator gpu") as err:
+        train(TINY, run_dir=tmp_path, accelerator="gpu", **QUIET)
+    assert "\n" not in str(err.value)
