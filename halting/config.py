@@ -214,6 +214,11 @@ def config_hash(values: dict[str, Any], length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+# The length of a run: a checkpoint of the same config with other totals is continued
+# (halting.train), and the workflow's checkpoint folder is named without them.
+TOTALS = ("max_steps", "max_epochs")
+
+
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human-readable `key: old -> new` lines for keys whose values differ."""
     keys = sorted(set(old) | set(new))

@@ -33,7 +33,7 @@ import halting
 from halting import checkpoint as ckpt_io
 from halting.callbacks import (Guard, NonFiniteError, PauseFit, RNGState, StepCheckpoints,
                                StopSignals, TextProgress, val_metrics)
-from halting.config import ExperimentConfig, config_diff, make_config
+from halting.config import TOTALS, ExperimentConfig, config_diff, make_config
 from halting.io import atomic_path
 from halting.runlog import RunLog
 
@@ -103,10 +103,6 @@ def merge_metrics(run_dir: Path) -> Path:
 
 def _saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
     return dict(ckpt["hyper_parameters"].get("config", {}))
-
-
-# The length of a run: a checkpoint of the same config with other totals is continued.
-TOTALS = ("max_steps", "max_epochs")
 
 
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:

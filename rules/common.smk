@@ -5,7 +5,7 @@ import os
 import re
 
 import halting
-from halting.config import canonical_json, config_hash, make_config
+from halting.config import TOTALS, canonical_json, config_hash, make_config
 
 # Training code version in every training job's params: bump halting.__version__ to retrain
 # everything after a change that alters results (a hash of the sources would retrain on any edit).
@@ -98,10 +98,14 @@ def train_config_json(wildcards):
 
 
 def checkpoint_dir(wildcards):
-    """checkpoints/<experiment>/seed<k>/<hash of the full config and code version>/: the
-    resumable state, never a Snakemake output (Snakemake deletes outputs before a retry).
+    """checkpoints/<experiment>/seed<k>/<hash of the config without its totals, and the code
+    version>/: the resumable state, never a Snakemake output (Snakemake deletes outputs before
+    a retry). Raising max_steps/max_epochs reruns the job (its params change) in the same
+    folder, which continues the checkpoint instead of starting over.
     """
     full = make_config(seed_config(wildcards.experiment, wildcards.seed)).to_dict()
+    for total in TOTALS:
+        full.pop(total)
     digest = config_hash({"config": full, "code_version": CODE_VERSION})
     return f"checkpoints/{wildcards.experiment}/seed{wildcards.seed}/{digest}"
 

@@ -203,3 +203,29 @@ def test_forcerun_publishes_the_finished_run_again_without_retraining(tmp_path: 
     log = (checkpoint_folder(wf) / "train.log").read_text()
     assert log.count("start parity") == 1 and "already complete" in log
     assert_same_training(wf / LONG_RUN, uninterrupted)
+
+
+def test_raising_max_steps_continues_the_checkpoint_and_reruns_only_what_depends(
+        tmp_path: Path, uninterrupted: Path):
+    """max_steps 300 -> 400 in the config: the train job reruns (its params changed) in the same
+    checkpoint folder and continues from step 300; its weights equal a 400-step run's."""
+    import torch
+
+    wf = tmp_path / "wf"
+    shutil.copytree(uninterrupted.parents[3], wf, symlinks=True)
+    longer = json.loads(json.dumps(LONG))
+    longer["experiments"]["long_parity"]["max_steps"] = 400
+    write_yaml(wf / "tiny.yaml", longer)
+    dry = snakemake(wf, f"{LONG_RUN}/eval.json", *TINY, "--dry-run")
+    assert re.search(r"train\s+1", dry.stdout) and "params" in dry.stdout.lower(), dry.stdout
+    snakemake(wf, f"{LONG_RUN}/eval.json", *TINY)
+    folder = checkpoint_folder(wf)  # still the one folder
+    log = (folder / "train.log").read_text()
+    assert log.count("start parity") == 1 and "continuing with new totals" in log, log[-2000:]
+    assert re.search(r"resumed from \S+ at step 300", log) and "complete at step 400" in log
+    ref = copy_workflow(tmp_path / "ref", tiny=longer)
+    snakemake(ref, f"{LONG_RUN}/final.ckpt", *TINY)
+    got, want = final_state(wf / LONG_RUN / "final.ckpt"), final_state(ref / LONG_RUN / "final.ckpt")
+    assert got["global_step"] == want["global_step"] == 400
+    for key, tensor in want["state_dict"].items():
+        assert torch.equal(got["state_dict"][key], tensor), key

@@ -39,9 +39,13 @@ def time_budget_min(resources):
     `runtime` (minutes) minus a margin for start-up, the last checkpoint and publishing
     (10 minutes, or 10% of short runtimes); None (no budget) without a runtime. 0 means unset
     for both (`--set-resources train:time_budget_s=1 if attempt == 1 else 0` pauses only the
-    first attempt)."""
-    if resources.get("time_budget_s"):
-        return resources["time_budget_s"] / 60
+    first attempt); a negative one disables the budget (Slurm's SIGTERM at the walltime then
+    pauses the job)."""
+    budget = resources.get("time_budget_s")
+    if budget and budget < 0:
+        return None
+    if budget:
+        return budget / 60
     runtime = resources.get("runtime")
     if not runtime:
         return None

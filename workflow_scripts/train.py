@@ -1,7 +1,8 @@
 """Train one experiment x seed in its checkpoint folder (resuming), then publish the run.
 
-A spent time budget exits 3: Snakemake's `retries` resubmit the job and the next attempt
-resumes from last.ckpt. The cumulative log is <checkpoint folder>/train.log."""
+A spent time budget or a stop signal (Slurm's SIGTERM) exits 3: Snakemake's `retries` resubmit
+the job and the next attempt resumes from last.ckpt. The cumulative log is
+<checkpoint folder>/train.log."""
 
 import json
 import sys
@@ -23,7 +24,8 @@ try:
     train(config, run_dir=params.checkpoint_dir, resume="auto", accelerator=opts["accelerator"],
           time_budget_min=time_budget_min(snakemake.resources),
           log_every_n_steps=opts["log_every_n_steps"], save_every_n_steps=opts["save_every_n_steps"],
-          save_every_n_epochs=opts["save_every_n_epochs"])
+          save_every_n_epochs=opts["save_every_n_epochs"], keep_checkpoints=opts["keep_checkpoints"],
+          save_last_every_min=opts["save_last_every_min"])
 except TrainingPaused as pause:
     print(f"{pause}; exit {PAUSED_EXIT} so that Snakemake's retries resume it", flush=True)
     sys.exit(PAUSED_EXIT)
