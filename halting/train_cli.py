@@ -96,6 +96,9 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         what = "nothing" if values is None else f"a {type(values).__name__}"
         raise ValueError(f"--config {path} holds {what}; {expected}")
+    unknown = sorted(set(values) - {f.name for f in fields(ExperimentConfig)})
+    if unknown:  # named here, where the file is known: build() merges the flags in
+        raise ValueError(f"--config {path}: unknown key(s) {', '.join(map(str, unknown))}")
     return values
 
 
@@ -107,8 +110,10 @@ def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
     values = _read_config_file(given["config"]) if "config" in given else {}
     typed = {k: v for k, v in given.items() if k in names}
     values.update(typed)
+    source = " and ".join(([f"--config {given['config']}"] if "config" in given else [])
+                          + (["flags"] if typed or "config" not in given else []))
     try:
-        config = make_config(values, source="flags")
+        config = make_config(values, source=source)
     except ValueError:
         try:  # name inapplicable flags as flags when that is what is wrong
             config = ExperimentConfig(**values)

@@ -141,6 +141,23 @@ def test_config_file_with_flags_overriding(tmp_path):
         build(parser().parse_args(["--config", str(path)]))
 
 
+def test_config_file_errors_name_the_file(tmp_path, capsys):
+    path = tmp_path / "exp.yaml"
+    run_dir = ["--default_root_dir", str(tmp_path / "run")]
+    path.write_text("task: parity\nmax_steps: 3\nhiden_size: 8\nbitz: 4\n")
+    for flags in ([], ["--bits", "4"]):  # the unknown keys are the file's, flags or not
+        assert main(["train", "--config", str(path), *flags, *run_dir]) == 2
+        assert capsys.readouterr().err == (f"halting train: error: --config {path}: unknown "
+                                           f"key(s) bitz, hiden_size\n")
+    path.write_text("task: parity\nmax_steps: 3\nrnn_cell_type: lstn\n")
+    assert main(["train", "--config", str(path), *run_dir]) == 2
+    assert capsys.readouterr().err.startswith(f"halting train: error: --config {path}: config "
+                                              f"field 'rnn_cell_type' must be one of")
+    assert main(["train", "--config", str(path), "--seed", "1", *run_dir]) == 2
+    assert f"error: --config {path} and flags: config field" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("name, text, problem", [
     ("bad.yaml", "task: parity\n  max_steps: [1\n", "not valid YAML"),
     ("bad.json", '{"task": "parity",', "not valid JSON"),
