@@ -8,10 +8,15 @@ criterion are errors (never accepted-and-ignored). Model dataclasses (`ACTRNNCon
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
+import io
 import json
+import tokenize
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 TASKS = ("maze", "parity", "addition")
@@ -33,58 +38,58 @@ class ExperimentConfig:
     """Everything that defines one training run (not where it runs: see profiles/)."""
 
     # --- what is learned ------------------------------------------------------------------
-    task: str = "maze"  # maze | parity | addition
-    model_type: str = "act_rnn"  # act_rnn | universal_transformer
-    halting: str = "act"  # halting criterion: act | pondernet | fixed
+    task: str = "maze"  # what is learned: maze (Maze-Hard) | parity | addition (Graves 3.1, 3.3)
+    model_type: str = "act_rnn"  # backbone: act_rnn (Graves' ACT-RNN) | universal_transformer
+    halting: str = "act"  # halting criterion: act | pondernet | fixed (always M steps)
     seed: int = 0  # fixes data, initialisation and order
     # maze
-    data_dir: str | None = None  # HRM-format folder with train/ and test/
+    data_dir: str | None = None  # maze: HRM-format dataset folder with train/ and test/
     # parity (Graves 3.1)
-    bits: int = 16
-    parity_layout: str = "random"  # random | prefix (the runbook code's layout)
-    parity_extrapolate: bool = False  # train on k <= bits/2 set entries, validate on k > bits/2
+    bits: int = 16  # parity: length of the input vector of -1/0/+1 entries
+    parity_layout: str = "random"  # parity: random positions of set entries | prefix (runbook's)
+    parity_extrapolate: bool = False  # parity: train on k <= bits/2 set entries, test k > bits/2
     # addition (Graves 3.3)
-    sequence_length: int = 5
-    max_digits: int = 5
+    sequence_length: int = 5  # addition: numbers in a sequence (input steps)
+    max_digits: int = 5  # addition: most decimal digits of each number
     val_size: int = 1000  # toy tasks: size of the fixed validation set
     # --- backbone ---------------------------------------------------------------------------
-    hidden_size: int = 512
+    hidden_size: int = 512  # state size H of the RNN cell / of the UT's residual stream
     # ACT-RNN
-    time_limit: int = 16  # M: maximum ponder steps (also K for --halting fixed)
-    rnn_cell_type: str = "gru"  # gru | lstm | tanh_rnn
-    rnn_encoder: str = "flat"  # maze only: flat | conv
-    rnn_halt_bias: float = 1.0  # Graves' initial halting bias (+1 gives N = 2 at init)
+    time_limit: int = 16  # ACT-RNN: M, maximum ponder steps (also K for --halting fixed)
+    rnn_cell_type: str = "gru"  # ACT-RNN recurrent cell: gru | lstm | tanh_rnn
+    rnn_encoder: str = "flat"  # maze: flat (grid as one input) | conv (per-cell conv GRU)
+    rnn_halt_bias: float = 1.0  # ACT-RNN: Graves' initial halting bias (+1: N = 2 at init)
     # Universal Transformer
-    ut_embedding_size: int = 64
-    ut_heads: int = 4
-    ut_key_depth: int = 256
-    ut_value_depth: int = 256
-    ut_filter_size: int = 256
-    ut_max_hops: int = 6
-    ut_act: bool = False  # per-position halting with `halting`; off = fixed ut_max_hops
-    ut_act_loss_weight: float = 0.001  # the UT's tau
-    ut_halt_bias: float = 1.0
-    ut_act_update: str = "weighted"  # weighted (Graves) | interpolate (tensor2tensor "basic")
-    dropout: float = 0.0
+    ut_embedding_size: int = 64  # UT: token embedding size E, projected to hidden_size
+    ut_heads: int = 4  # UT: attention heads (they divide ut_key_depth and ut_value_depth)
+    ut_key_depth: int = 256  # UT: total query/key size over all heads
+    ut_value_depth: int = 256  # UT: total value size over all heads
+    ut_filter_size: int = 256  # UT: inner size of the feed-forward block
+    ut_max_hops: int = 6  # UT: M, maximum hops of the shared layer (K when not halting)
+    ut_act: bool = False  # UT: per-position halting by the criterion; off: fixed ut_max_hops
+    ut_act_loss_weight: float = 0.001  # UT: tau, the weight of the ponder cost in the loss
+    ut_halt_bias: float = 1.0  # UT: initial bias of the halting unit (as rnn_halt_bias)
+    ut_act_update: str = "weighted"  # UT state: weighted (Graves) | interpolate (tensor2tensor)
+    dropout: float = 0.0  # dropout probability (UT attention and blocks; ACT-RNN readout)
     # --- halting criterion ------------------------------------------------------------------
     act_eps: float = 0.01  # ACT: halt when sum h >= 1 - eps
     lambda_p: float = 0.2  # PonderNet: prior geometric parameter
     pondernet_eval: str = "sample"  # PonderNet evaluation halting: sample | median
     time_penalty: float = 0.001  # tau (ACT-RNN); PonderNet's beta when halting=pondernet
-    time_penalty_start: float = 0.0  # tau ramps linearly from this value ...
-    time_penalty_warmup_steps: int = 0  # ... to its final value over these steps
+    time_penalty_start: float = 0.0  # tau at step 0, ramped to its final value (warmup steps)
+    time_penalty_warmup_steps: int = 0  # steps of the linear ramp of tau from its start value
     # --- optimisation -----------------------------------------------------------------------
-    batch_size: int = 128
-    max_epochs: int | None = None  # maze is epoch-based ...
-    max_steps: int | None = None  # ... the toy tasks are step-based
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.0
-    lr_warmup_epochs: int = 0
-    lr_warmup_steps: int = 0
-    lr_schedule: str = "constant"  # constant | cosine (after warmup)
+    batch_size: int = 128  # examples per optimiser step
+    max_epochs: int | None = None  # maze: epochs to train (the toy tasks count steps)
+    max_steps: int | None = None  # optimiser steps to train (the toy tasks count steps)
+    learning_rate: float = 1e-4  # AdamW learning rate after warmup
+    weight_decay: float = 0.0  # AdamW weight decay
+    lr_warmup_epochs: int = 0  # maze: linear learning-rate warmup over these epochs
+    lr_warmup_steps: int = 0  # linear learning-rate warmup over these steps
+    lr_schedule: str = "constant"  # learning rate after warmup: constant | cosine (to 0)
     grad_clip: float | None = None  # clip the global gradient norm
-    use_ema: bool = False
-    ema_decay: float = 0.999
+    use_ema: bool = False  # validate, save and evaluate an exponential moving average of weights
+    ema_decay: float = 0.999  # use_ema: decay of the moving average per step
 
     def __post_init__(self) -> None:
         _check_choice("task", self.task, TASKS)
@@ -175,6 +180,26 @@ _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"config field {name!r} must be one of {', '.join(choices)}; got {value!r}")
+
+
+@functools.cache
+def field_docs() -> dict[str, tuple[str, tuple[str, ...] | None]]:
+    """Each ExperimentConfig field -> (its trailing `# comment` above, the one description of
+    the field; its choices from the `_check_choice` calls of __post_init__, or None)."""
+    source = Path(__file__).read_text()
+    comments = {tok.start[0]: tok.string.lstrip("#").strip()
+                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT}
+    body = next(node for node in ast.parse(source).body
+                if isinstance(node, ast.ClassDef) and node.name == ExperimentConfig.__name__).body
+    choices = {}
+    for call in ast.walk(next(f for f in body if getattr(f, "name", "") == "__post_init__")):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == _check_choice.__name__:
+            name, _, values = call.args
+            choices[ast.literal_eval(name)] = (globals()[values.id] if isinstance(values, ast.Name)
+                                               else ast.literal_eval(values))
+    return {node.target.id: (comments.get(node.end_lineno, ""), choices.get(node.target.id))
+            for node in body if isinstance(node, ast.AnnAssign)}
 
 
 def inapplicable_fields(config: ExperimentConfig, given: set[str]) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from halting.config import ExperimentConfig, inapplicable_fields, make_config
+from halting.config import ExperimentConfig, field_docs, inapplicable_fields, make_config
 
 # Runtime flags: where and how a run executes; not part of the experiment config.
 RUNTIME = {
@@ -57,15 +57,17 @@ def _field_type(annotation: Any) -> type:
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     exp = parser.add_argument_group("experiment (config fields)")
+    docs = field_docs()  # the fields' comments in halting/config.py, their only description
     for f in fields(ExperimentConfig):
         kind = _field_type(f.type)
-        text = f"(config field; default {f.default!r})"
+        doc, choices = docs[f.name]
+        text = f"{doc} (default: {'none' if f.default is None else f.default})"
         if kind is bool:
             exp.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction,
                              default=argparse.SUPPRESS, help=text)
-        else:
+        else:  # a choice field shows its choices, {a,b,c}, in place of its type
             exp.add_argument(f"--{f.name}", type=kind, default=argparse.SUPPRESS, help=text,
-                             metavar=kind.__name__.upper())
+                             choices=choices, metavar=None if choices else kind.__name__.upper())
     exp.add_argument("--config", type=Path, default=argparse.SUPPRESS,
                      help="YAML or JSON file with config fields (flags override it)")
     run = parser.add_argument_group("runtime (not part of the config)")

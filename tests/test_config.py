@@ -2,7 +2,9 @@
 
 import pytest
 
-from halting.config import config_diff, config_hash, make_config
+from dataclasses import fields
+
+from halting.config import ExperimentConfig, config_diff, config_hash, field_docs, make_config
 
 PARITY = {"task": "parity", "max_steps": 10}
 
@@ -49,3 +51,21 @@ def test_digest_is_the_canonical_hash_and_diff_names_keys():
     assert a.digest() == config_hash(a.to_dict()) == make_config(dict(PARITY)).digest()
     assert a.digest() != b.digest()
     assert config_diff(a.to_dict(), b.to_dict()) == ["seed: 0 -> 3"]
+
+
+CHOICE_FIELDS = {"task", "model_type", "halting", "parity_layout", "rnn_cell_type", "rnn_encoder",
+                 "ut_act_update", "pondernet_eval", "lr_schedule"}
+
+
+def test_every_field_has_a_comment_and_the_choices_are_those_validated():
+    docs = field_docs()
+    assert list(docs) == [f.name for f in fields(ExperimentConfig)]
+    assert not [name for name, (doc, _) in docs.items() if len(doc) < 10]  # none missing
+    assert {name for name, (_, choices) in docs.items() if choices} == CHOICE_FIELDS
+    assert docs["pondernet_eval"] == ("PonderNet evaluation halting: sample | median",
+                                      ("sample", "median"))
+    for name in CHOICE_FIELDS:
+        doc, choices = docs[name]
+        assert all(choice in doc for choice in choices), (name, doc)  # each one explained
+        with pytest.raises(ValueError, match=f"'{name}' must be one of {', '.join(choices)};"):
+            make_config({**PARITY, name: "nope"})

@@ -120,8 +120,15 @@ def test_unknown_flag_and_bad_value_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--task", "parity", "--max_steps", "5", "--time_limt", "3"])
     assert exc.value.code == 2
-    assert main(["train", "--task", "parity", "--max_steps", "5", "--model_type", "lstm"]) == 2
-    assert "model_type" in capsys.readouterr().err
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:  # a choice field's flag lists its choices
+        main(["train", "--task", "parity", "--max_steps", "5", "--model_type", "lstm"])
+    assert exc.value.code == 2
+    assert ("argument --model_type: invalid choice: 'lstm' (choose from "
+            "'act_rnn', 'universal_transformer')") in capsys.readouterr().err.replace("\n", " ")
+    assert main(["train", "--task", "parity", "--max_steps", "5", "--bits", "0"]) == 2
+    assert capsys.readouterr().err == ("halting train: error: flags: config field 'bits' must be "
+                                       ">= 1, got 0\n")
 
 
 def test_toy_task_with_max_epochs_is_refused(tmp_path, capsys):
@@ -156,6 +163,43 @@ def test_config_file_errors_name_the_file(tmp_path, capsys):
     assert main(["train", "--config", str(path), "--seed", "1", *run_dir]) == 2
     assert f"error: --config {path} and flags: config field" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def _help_entries(text: str) -> dict[str, tuple[str, str]]:
+    """`--flag` -> (its invocation, e.g. `--task {maze,parity,addition}`, its help text) from
+    argparse's --help output, where a help text may continue on the lines below."""
+    entries, flag = {}, None
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            invocation, _, help_ = line.strip().partition("  ")
+            flag = invocation.split()[0].rstrip(",")
+            entries[flag] = (invocation, help_.strip())
+        elif flag and line.startswith(" " * 8) and line.strip():
+            invocation, help_ = entries[flag]
+            entries[flag] = (invocation, f"{help_} {line.strip()}".strip())
+        else:
+            flag = None
+    return entries
+
+
+def test_help_describes_every_experiment_flag_by_its_config_comment(capsys):
+    from dataclasses import fields
+
+    from halting.config import ExperimentConfig, field_docs
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    entries = _help_entries(capsys.readouterr().out)
+    for f in fields(ExperimentConfig):
+        invocation, text = entries[f"--{f.name}"]
+        doc, choices = field_docs()[f.name]
+        assert text and not text.startswith("(config field"), (f.name, text)
+        assert " ".join(text.split()).startswith(" ".join(doc.split())), (f.name, text, doc)
+        if choices:
+            assert invocation == f"--{f.name} {{{','.join(choices)}}}", invocation
+    assert entries["--rnn_cell_type"] == (
+        "--rnn_cell_type {gru,lstm,tanh_rnn}",
+        "ACT-RNN recurrent cell: gru | lstm | tanh_rnn (default: gru)")
 
 
 @pytest.mark.parametrize("name, text, problem", [
