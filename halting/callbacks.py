@@ -150,6 +150,43 @@ class TextProgress(pl.Callback):
                      f"{self._fmt(trainer.callback_metrics, 'val/')}")
 
 
+class TerminalProgress(pl.Callback):
+    """On a terminal (`srun --pty`), one line redrawn in place at most every `every_s` seconds:
+    step/total, loss, the task's headline metric and steps/s. Lightning's bar counts batches of
+    an epoch instead, which for the toy tasks' one endless epoch says nothing."""
+
+    def __init__(self, stream, metric: str, every_s: float = 0.25) -> None:
+        self.stream, self.metric, self.every_s = stream, metric, every_s
+        self.start_time = self.start_step = self.drawn = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start_time, self.start_step = time.monotonic(), trainer.global_step
+        self.drawn = 0.0
+
+    def line(self, trainer, now: float) -> str:
+        step = trainer.global_step
+        total = f"/{trainer.max_steps}" if trainer.max_steps > 0 else ""
+        rate = (step - self.start_step) / max(now - self.start_time, 1e-9)
+        values = trainer.callback_metrics
+        parts = [f"step {step}{total}"]
+        for name, label in (("train/loss_total", "loss"), (f"train/{self.metric}", self.metric)):
+            if name in values:
+                parts.append(f"{label} {float(values[name]):.4f}")
+        parts.append(f"{rate:.1f} steps/s")
+        return "  ".join(parts)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.monotonic()
+        if now - self.drawn >= self.every_s or trainer.global_step == trainer.max_steps:
+            self.drawn = now
+            self.stream.write("\r" + self.line(trainer, now).ljust(79) + "\x1b[K")
+            self.stream.flush()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
 class StopSignals(pl.Callback):
     """Records SIGTERM / SIGUSR1 (Slurm's end of a job: walltime, scancel, preemption) instead
     of dying, so that StepCheckpoints pauses after the current optimiser step.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from halting import style
 from halting.figures import iter_figures
 from halting.io import atomic_path, atomic_write_text
 from halting.plots_common import metric_name
+from halting.runlog import unfinished_runs
 from halting.runs import add_run_arguments, experiment_table, load_runs, run_on_results
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
@@ -286,9 +288,20 @@ def add_arguments(parser, command: str) -> None:
     )
 
 
+def report_unfinished(results_root: str | Path) -> list[str]:
+    """One line per unfinished run of the workflow (paused, failed, killed, running), printed
+    on stderr: a summary must not pass over a run that died."""
+    lines = [f"unfinished: {folder}: {status}" for folder, status in unfinished_runs(results_root)]
+    for line in lines:
+        print(line, file=sys.stderr)
+    return lines
+
+
 def run(args, command: str) -> int:
+    unfinished = report_unfinished(args.results) if args.runs is None else []
     table = run_on_results(command, lambda: write_summary(args.results, args.out, args.runs))
     if table is None:
         return 2
-    print(f"{args.out}: {len(table)} experiment(s)")
+    print(f"{args.out}: {len(table)} experiment(s)"
+          + (f"; {len(unfinished)} unfinished run(s) not in it" if unfinished else ""))
     return 0

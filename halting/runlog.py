@@ -56,8 +56,10 @@ class RunStatus:
     line: str
 
     def __str__(self) -> str:
+        if self.state == "failed":
+            return self.line  # "failed: <cause>"
         at = f" at step {self.step}" if self.step is not None else ""
-        return f"{self.state}{at}" + (f": {self.line}" if self.state in ("failed", "killed") else "")
+        return f"{self.state}{at}" + (f": {self.line}" if self.state == "killed" else "")
 
 
 def _lock_alive(run_dir: Path) -> bool:
@@ -103,3 +105,32 @@ def run_status(run_dir: str | os.PathLike) -> RunStatus:
                                 "memory, a lost node)")
                 return RunStatus(state, step, text)
     return RunStatus("not started", None, "")
+
+
+def status_of(run_dir: str | os.PathLike) -> RunStatus | None:
+    """The status of a run folder: its own train.log (a `halting train` folder), else that of
+    the checkpoint folder its run.json names (a workflow result); None when neither exists."""
+    run_dir = Path(run_dir)
+    if (run_dir / "train.log").is_file():
+        return run_status(run_dir)
+    try:
+        folder = json.loads((run_dir / "run.json").read_text()).get("checkpoint_dir")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not folder:
+        return None
+    # run.json sits in <root>/results/<task>/<experiment>/seed<k>/; its path is relative to <root>
+    path = Path(folder) if Path(folder).is_absolute() else run_dir.resolve().parents[3] / folder
+    return run_status(path) if (path / "train.log").is_file() else None
+
+
+def unfinished_runs(results_root: str | os.PathLike) -> list[tuple[Path, RunStatus]]:
+    """The workflow's checkpoint folders (`<results_root>/../checkpoints/<experiment>/seed<k>/
+    <hash>/`) whose run has not completed: paused, failed, killed or still running."""
+    root = Path(results_root).resolve().parent / "checkpoints"
+    found = []
+    for log in sorted(root.glob("*/seed*/*/train.log")):
+        status = run_status(log.parent)
+        if status.state != "complete":
+            found.append((log.parent, status))
+    return found

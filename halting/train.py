@@ -32,8 +32,8 @@ import torch
 import halting
 from halting import checkpoint as ckpt_io
 from halting.callbacks import (Guard, NonFiniteError, PauseFit, RNGState, StepCheckpoints,
-                               StopSignals, TextProgress, val_metrics)
-from halting.config import TOTALS, ExperimentConfig, config_diff, make_config
+                               StopSignals, TerminalProgress, TextProgress, val_metrics)
+from halting.config import HEADLINE, TOTALS, ExperimentConfig, config_diff, make_config
 from halting.io import atomic_path
 from halting.runlog import RunLog
 
@@ -425,6 +425,8 @@ def _train(config: ExperimentConfig, run_dir: Path, ckpt_dir: Path, log: RunLog,
                             stop=stop)
     callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
                                     TextProgress(log, log_every_n_steps), stop]
+    if progress_bar:
+        callbacks.append(TerminalProgress(sys.stderr, HEADLINE[config.task]))
     if config.use_ema:
         callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
     callbacks.append(saver)
@@ -439,7 +441,7 @@ def _train(config: ExperimentConfig, run_dir: Path, ckpt_dir: Path, log: RunLog,
         default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
         precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
         max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=progress_bar,
+        enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, log_every_n_steps=log_every_n_steps,
         num_sanity_val_steps=0, deterministic=True if on_cpu else None,
         gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)

@@ -23,6 +23,7 @@ from halting import viewer_render as vr
 from halting.data import toy
 from halting.data.grid import path_moves
 from halting.config import HEADLINE, max_ponder_of
+from halting.runlog import status_of
 from halting.runs import RunFormatError, read_json
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
@@ -397,6 +398,10 @@ def difficulty_section(model, info: dict, model_key: tuple, mode: str, level: st
 def training_page(info: dict, ckpt: str) -> None:
     run_dir = vr.run_dir_of(ckpt)
     st.markdown(f"#### Training of `{run_dir}`")
+    status = status_of(run_dir)
+    if status is not None:  # from train.log: complete, paused, failed, killed or running
+        show = st.success if status.state == "complete" else st.warning
+        show(f"Run status: {status}", icon="✅" if status.state == "complete" else "⚠️")
     path = vr.metrics_file(run_dir)
     frame = None if path is None else read_run_file(path)
     if path is None:

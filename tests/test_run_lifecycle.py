@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -246,3 +247,73 @@ def test_a_gpu_asked_for_without_one_is_one_clear_line(tmp_path):
     with pytest.raises(ValueError, match="--accelerator gpu") as err:
         train(TINY, run_dir=tmp_path, accelerator="gpu", **QUIET)
     assert "\n" not in str(err.value)
+
+
+# --- the progress line on a terminal ------------------------------------------------------------
+
+def test_on_a_terminal_the_progress_line_shows_step_loss_accuracy_and_speed(tmp_path, capsys):
+    train(TINY, run_dir=tmp_path, progress_bar=True, log_every_n_steps=1, val_every_n_steps=2)
+    err = capsys.readouterr().err
+    last = err.split("\r")[-1]
+    assert last.startswith("step 6/6  loss ") and "accuracy " in last and "steps/s" in last
+    assert "Epoch 0" not in err  # not Lightning's batch-of-epoch bar
+
+
+def test_off_a_terminal_plain_lines_only(tmp_path, capsys):
+    train(TINY, run_dir=tmp_path, log_every_n_steps=3, val_every_n_steps=2)  # stderr: not a tty
+    captured = capsys.readouterr()
+    assert "\r" not in captured.err and "\r" not in captured.out
+    assert "step 3/6 epoch 0" in captured.out
+
+
+# --- the status where users look: the viewer's training page, halting summary ----------------
+
+def test_the_viewer_training_page_shows_the_run_status(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    import halting.viewer as viewer
+
+    with pytest.raises(TrainingPaused):
+        train(TINY, run_dir=tmp_path / "run", time_budget_min=0, **QUIET)
+    at = AppTest.from_file(viewer.__file__, default_timeout=120)
+    at.session_state["results_root"] = str(tmp_path)
+    at.session_state["checkpoint"] = ""
+    at.run()
+    at.text_input(key="checkpoint").set_value(str(tmp_path / "run/checkpoints/last.ckpt")).run()
+    at.radio(key="page").set_value("Training").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == ["Run status: paused at step 1"]
+
+
+def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
+    """A workflow layout: one failed run in checkpoints/, no published result of it."""
+    from halting import report
+
+    failed = tmp_path / "checkpoints/parity_act/seed1/abc123"
+    (failed / "checkpoints").mkdir(parents=True)
+    (failed / "train.log").write_text("2026-01-01 00:00:00 start parity/act_rnn/act seed 1\n"
+                                      "2026-01-01 00:00:05 failed: RuntimeError: boom\n")
+    done = tmp_path / "checkpoints/parity_act/seed0/def456"
+    train(TINY, run_dir=done, **QUIET)
+    (tmp_path / "results").mkdir()
+    lines = report.report_unfinished(tmp_path / "results")
+    assert lines == [f"unfinished: {failed.resolve()}: failed: RuntimeError: boom"]
+    assert lines[0] in capsys.readouterr().err
+    # `halting summary` prints them even when nothing is published yet
+    assert report.run(SimpleNamespace(results=str(tmp_path / "results"), runs=None,
+                                      out=str(tmp_path / "results/summary.pdf")), "summary") == 2
+    assert "unfinished: " in capsys.readouterr().err
+
+
+def test_status_of_a_published_run_follows_run_json_to_its_checkpoint_folder(tmp_path):
+    from halting.runlog import status_of
+
+    ckpt_dir = tmp_path / "checkpoints/parity_act/seed0/abc"
+    train(TINY, run_dir=ckpt_dir, **QUIET)
+    published = tmp_path / "results/parity/parity_act/seed0"
+    published.mkdir(parents=True)
+    assert status_of(published) is None
+    (published / "run.json").write_text(json.dumps(
+        {"checkpoint_dir": "checkpoints/parity_act/seed0/abc"}))
+    status = status_of(published)
+    assert (status.state, status.step) == ("complete", 6)

@@ -62,5 +62,6 @@ def write_run_json(path, name, config, params, datasets, manifests, train_second
         "dataset": params.dataset or None, "maze_size": spec.get("size"),
         "data_manifest": manifest, "config": config.to_dict(),
         "code_version": params.code_version, "train_seconds": train_seconds,
+        "checkpoint_dir": params.checkpoint_dir,
     }
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
