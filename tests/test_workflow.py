@@ -386,3 +386,38 @@ def test_identical_manifest_retrains_nothing_a_changed_one_retrains_the_maze(don
     assert pending(wf, *TINY) == maze | AGGREGATES
     assert {p.split("/")[2] for p in maze} == {"tiny_maze", "tiny_maze_ut"}
     assert all(any(p.endswith(f) for p in maze) for f in ("final.ckpt", "examples.npz"))
+
+
+# --- the README's snakemake commands ----------------------------------------------------------
+
+def readme_snakemake_commands() -> list[str]:
+    """The `snakemake ...` command lines of README.md's code blocks (also after `# = `, as in
+    `make run-local   # = .venv/bin/snakemake ...`), without their trailing comments."""
+    import re
+
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", (ROOT / "README.md").read_text(), re.S | re.M)
+    return [found[1].strip() for block in blocks for line in block.splitlines()
+            if (found := re.search(r"(?:^|# = )(?:\.venv/bin/)?(snakemake\s[^#]*)", line))]
+
+
+def test_readme_snakemake_commands_dry_run(wf: Path):
+    """Every snakemake command of the README, as `--dry-run`, in a copy of the workflow. Slurm
+    ones run with the profile's environment variables (a dry run submits nothing, so it needs
+    no Slurm). Where conda is not installed, `--sdm conda` commands are checked up to the point
+    where Snakemake asks conda for its environment: their arguments parse and the DAG builds."""
+    commands = readme_snakemake_commands()
+    assert len(commands) >= 8 and any("profiles/slurm" in c for c in commands), commands
+    failed = []
+    for command in commands:
+        args = shlex.split(command)[1:]
+        if not {"-n", "--dry-run", "--dryrun"} & set(args):
+            args.append("--dry-run")
+        proc = snakemake(wf, *args, env=SLURM_ENV if "profiles/slurm" in args else None,
+                         check=False)
+        output = proc.stdout + proc.stderr
+        no_conda = "conda" in args and not (shutil.which("conda") or shutil.which("mamba"))
+        if no_conda and proc.returncode == 1 and "Error running conda info" in output:
+            continue  # everything before the conda environment worked
+        if proc.returncode != 0:
+            failed.append(f"{command}  (exit {proc.returncode}): {output.strip()[-600:]}")
+    assert not failed, "\n\n".join(failed)
