@@ -3,9 +3,11 @@
 Every backbone runs the same loop over ponder steps n = 1..M:
 
     state = criterion.init_state(unit_mask, mode)   # (halting/models/ponder.py: PonderLoop)
+    deciding = True
     for n in 1..M:
         s_n = cell(...)                                            # new recurrent state
-        if not criterion.keep_going(state, halt_logit(s_n), n, M): break
+        deciding = deciding and criterion.keep_going(state, halt_logit(s_n), n, M)
+        if not deciding and not (criterion.runs_to_limit(mode) and n < M): break
     r = criterion.finish(state, halt_logits, states, M, update)
     # halt_logits (*U, K) and the states s^n (*U, ...) of the K steps run; r["state"] is the
     # mean-field state sum_n p^n s^n, r["p"], r["steps"], r["cost"], ... the halting numbers
@@ -21,7 +23,10 @@ from then on, so its mean-field state never changes again.
 
 `mode` is "train" (PonderNet: all M steps, weights p_n), "eval" (PonderNet: halt at a sampled or
 median step) or "max" (every criterion: run all M steps and read out step M, the max-steps
-numbers HRM/TRM report).
+numbers HRM/TRM report). `keep_going` is asked until it first says no (PonderNet's sampled
+halting draws from the RNG only until then); `runs_to_limit` says whether the loop still runs on
+to M. For PonderNet it does in every mode: its p, E[n] and KL are always those of the full M-step
+distribution, so a unit's numbers do not depend on when the other units of its batch halt.
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ class HaltingOutput:
 
     logits: Tensor  # task shaped: parity (B, 2), addition (B, T, P, 11), maze (B, L, 6)
     p: Tensor  # (B, U, M) halting distribution p^n, sums to 1 over M (ACT: the mean-field
-    # weights, detached: the loss reaches them through the state and rho)
+    # weights, detached: the loss reaches them through the state and rho; PonderNet: the full
+    # M-step distribution in every mode, also where evaluation halts earlier)
     halt_prob: Tensor  # (B, U, M) h^n (ACT) / lambda_n (PonderNet); 0 beyond the steps run
     steps: Tensor  # (B, U) ponder steps: N (ACT), halting step (PonderNet eval), E[n] (train), M
+    # (PonderNet's E[n] in every mode: `expected_steps`)
     remainder: Tensor  # (B, U) R (ACT); 0 for the other criteria
     ponder_cost: Tensor  # () the criterion's penalty, before tau
     unit_mask: Tensor  # (B, U) bool, False for padding units
@@ -102,6 +109,10 @@ class ACT:
     def weighs_every_step(self, mode: str) -> bool:
         """Whether `finish` reads every state s^n (else s^K only, and the loop keeps just it)."""
         return mode != "max"
+
+    def runs_to_limit(self, mode: str) -> bool:
+        """Whether the loop runs all M steps whatever `keep_going` decides."""
+        return mode == "max"
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         # padding units start with a full halting sum: halted before step 1
@@ -199,7 +210,12 @@ class PonderNet:
     mass on step M; penalty KL(p || truncated geometric(lambda_p)) (in this direction).
 
     Training runs all M steps and weights every step (loss sum_n p_n L(y, y_n) in the system);
-    evaluation halts at a sampled step (Bernoulli(lambda_n)) or deterministically at the median.
+    evaluation halts at a sampled step (Bernoulli(lambda_n)) or deterministically at the median,
+    and reads out that step's state. The loop still runs to M in evaluation (`runs_to_limit`),
+    for lambda_n beyond the halting step: E[n] = sum_{n<=M} n p_n and the penalty
+    KL = sum_{n<=M} p_n log(p_n / q_n) are then those of the full distribution, whatever the
+    other units of the batch do. (Stopping at the batch's last halting step K, with the
+    leftover on step K, made them depend on the batch.)
     """
 
     name = "pondernet"
@@ -213,6 +229,9 @@ class PonderNet:
 
     def weighs_every_step(self, mode: str) -> bool:
         return mode != "max"
+
+    def runs_to_limit(self, mode: str) -> bool:
+        return True  # p_n needs lambda_n of every step n <= M, in evaluation too
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
@@ -240,7 +259,10 @@ class PonderNet:
     def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
                update: str = "weighted") -> dict:
         """p_n in log space (finite gradients when lambda saturates) from the logits of the K
-        steps run (*U, K); evaluation that stopped at K < M puts the unseen mass on step K."""
+        steps run (*U, K): p_n = lambda_n prod_{j<n} (1 - lambda_j) for n < K, the leftover
+        prod_{j<K} (1 - lambda_j) on step K. The loop runs K = M steps in every mode; a caller
+        that stops earlier gets the distribution truncated at K. Evaluation reads out the state
+        at each unit's halting step; its "steps" are that step, p and the cost the full ones."""
         logit = halt_logits  # (*U, K)
         K, mask = logit.shape[-1], state["mask"]
         last = torch.arange(K, device=logit.device) == K - 1  # lambda = 1 on the last step run
@@ -277,6 +299,9 @@ class FixedDepth:
 
     def weighs_every_step(self, mode: str) -> bool:
         return False
+
+    def runs_to_limit(self, mode: str) -> bool:
+        return True
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         return {"mask": unit_mask}

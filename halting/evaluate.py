@@ -25,7 +25,12 @@ examples for per-example halting); `forced_halt_rate_examples` the share of exam
 least one such unit. At max steps every unit runs M steps, so both are 1.0 there. `penalty` is
 the criterion's ponder cost (ACT: N + R of the learned halting, in both modes; PonderNet: the KL
 to the geometric prior; fixed: 0), averaged over examples. PonderNet also reports
-`expected_steps_mean`, the mean of E[n] = sum_n n p_n.
+`expected_steps_mean`, the mean of E[n] = sum_n n p_n. PonderNet's p is the full M-step
+distribution in both modes (the model runs the halting unit to step M, and reads out at the
+halting step in `learned`), so E[n] and the KL are those training penalises, independent of the
+batch: only `steps_*` and the task metrics are of the sampled/median halting step.
+per_example.parquet has, for PonderNet, `expected_steps` and `kl` (KL(p || geometric(lambda_p)))
+per example, each the mean over the example's halting units.
 
 Difficulty (per_example.parquet): maze, the shortest S->G path in moves; parity, the number of
 non-zero bits; addition, the mean number of digits per input number (total digits / T).
@@ -53,6 +58,7 @@ from torch import nn
 
 from halting import metrics
 from halting.config import ExperimentConfig, make_config
+from halting.criteria import kl_to_geometric
 from halting.io import atomic_write, atomic_write_text
 
 MODES = {"learned": "eval", "max_steps": "max"}  # eval.json key -> model forward mode
@@ -149,20 +155,27 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
 
 # --- one batch -------------------------------------------------------------------------------
 
-def unit_steps(out, limit: int) -> dict[str, torch.Tensor]:
+def unit_steps(out, limit: int, lambda_p: float | None = None) -> dict[str, torch.Tensor]:
     """Per-example ponder statistics over the valid halting units of a HaltingOutput:
     `steps_mean`, `steps_max` (B,) float, `n_units`, `n_forced` (B,) int (units with steps >= M)
-    and `expected_steps` (B,) the mean of E[n] = sum_n n p_n (PonderNet's reported steps)."""
+    and `expected_steps` (B,) the mean of E[n] = sum_n n p_n (PonderNet's reported steps); with
+    `lambda_p` (PonderNet), `kl` (B,) the mean of KL(p || truncated geometric(lambda_p))."""
     mask = out.unit_mask.bool()  # (B, U)
     steps = out.steps.float()  # (B, U)
     n_units = mask.sum(1)  # (B,)
+
+    def unit_mean(values: torch.Tensor) -> torch.Tensor:  # (B, U) -> (B,) over valid units
+        return (values * mask).sum(1) / n_units.clamp(min=1)
+
     stats = {
-        "steps_mean": (steps * mask).sum(1) / n_units.clamp(min=1),
+        "steps_mean": unit_mean(steps),
         "steps_max": steps.masked_fill(~mask, 0.0).max(1).values,
         "n_units": n_units,
         "n_forced": ((steps >= limit) & mask).sum(1),
-        "expected_steps": (out.expected_steps.float() * mask).sum(1) / n_units.clamp(min=1),
+        "expected_steps": unit_mean(out.expected_steps.float()),
     }
+    if lambda_p is not None:
+        stats["kl"] = unit_mean(kl_to_geometric(out.p.double(), lambda_p))
     return stats
 
 
@@ -240,6 +253,7 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
 
     cfg = config if isinstance(config, ExperimentConfig) else make_config(dict(config))
     task, limit, criterion = cfg.task, cfg.max_ponder, cfg.criterion
+    lambda_p = cfg.lambda_p if criterion == "pondernet" else None  # per-example KL
     if batch_size < 1:
         raise EvaluationInputError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
@@ -267,7 +281,8 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
                 if out is None or criterion != "fixed":
                     out = model(metrics.model_input(task, batch), mode=forward_mode)
-                    rec = {**task_records(task, out.logits, batch), **unit_steps(out, limit)}
+                    rec = {**task_records(task, out.logits, batch),
+                           **unit_steps(out, limit, lambda_p)}
                 penalty[mode] += float(out.ponder_cost) * size
                 if mode == "learned" and task == "maze" and start < n_saved_examples:
                     saved["prediction"].append(_numpy(rec["prediction"]))
@@ -289,6 +304,7 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
                 frame[extra] = rec[extra]
         if criterion == "pondernet":
             frame["expected_steps"] = rec["expected_steps"].astype(np.float64)
+            frame["kl"] = rec["kl"].astype(np.float64)
         frames.append(pd.DataFrame(frame))
     per_example = pd.concat(frames, ignore_index=True)
     examples = None

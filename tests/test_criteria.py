@@ -232,3 +232,59 @@ def test_act_interpolate_update_through_finish():
     r = act.finish(st, torch.stack(logits, -1), eye, 5, update="interpolate")
     torch.testing.assert_close(r["state"][0], torch.tensor([0.12, 0.4, 0.2]))
     torch.testing.assert_close(r["p"][0, :3], torch.tensor([0.3, 0.5, 0.2]))  # p itself unchanged
+
+
+def run_loop(criterion, lams, limit, mode="eval"):
+    """Feed halting probabilities lams[n] (each (U,)) through the backbones' PonderLoop, the
+    halting unit reading the logit from its input; states s^n = e_n read the weights out.
+    Returns the steps run and finish's dict."""
+    from halting.models.ponder import PonderLoop
+
+    with torch.random.fork_rng():  # its initialisation draws: leave the caller's stream alone
+        unit = torch.nn.Linear(1, 1)
+    torch.nn.init.ones_(unit.weight)
+    torch.nn.init.zeros_(unit.bias)
+    loop = PonderLoop(criterion, unit, torch.ones(lams[0].shape, dtype=torch.bool), mode, limit)
+    for n, lam in enumerate(lams, start=1):
+        state = torch.eye(limit)[n - 1].expand(*lam.shape, limit)
+        if not loop.step(n, state, torch.logit(lam).unsqueeze(-1)):
+            break
+    return n, loop.finish()
+
+
+def test_pondernet_eval_numbers_do_not_depend_on_the_batch():
+    # unit A: lambda = 0.6, 0.5 (then lambda_M = 1 at M = 3): p = (0.6, 0.2, 0.2), the median
+    # halts at step 1; E[n] = 0.6 + 0.4 + 0.6 = 1.6, KL to q = (4/7, 2/7, 1/7) (lambda_p 0.5).
+    # Unit B: lambda = 0.1, 0.1: p = (0.1, 0.09, 0.81), halts at step 3. Stopping the loop at
+    # the batch's last halting step gave A alone p = (1, 0, 0): E[n] 1, KL -log(4/7).
+    fast, slow = [0.6, 0.5, 0.9], [0.1, 0.1, 0.5]
+    kl = 0.6 * math.log(0.6 / (4 / 7)) + 0.2 * math.log(0.2 / (2 / 7)) + 0.2 * math.log(0.2 / (1 / 7))
+    alone = run_loop(PonderNet(0.5, "median"), [torch.tensor([a]) for a in fast], limit=3)
+    pair = run_loop(PonderNet(0.5, "median"), [torch.tensor([a, b]) for a, b in zip(fast, slow)],
+                    limit=3)
+    for K, r in (alone, pair):
+        assert K == 3  # the halting unit runs to M, also after every unit has halted
+        torch.testing.assert_close(r["p"][0], torch.tensor([0.6, 0.2, 0.2]))
+        assert (r["p"][0] * torch.arange(1.0, 4.0)).sum().item() == pytest.approx(1.6, rel=1e-6)
+        assert r["cost"][0].item() == pytest.approx(kl, rel=1e-4)
+        assert r["steps"][0].item() == 1  # ... but reads out A's own halting step
+        torch.testing.assert_close(r["state"][0], torch.tensor([1.0, 0.0, 0.0]))
+    assert pair[1]["steps"].tolist() == [1.0, 3.0]
+    torch.testing.assert_close(pair[1]["p"][1], torch.tensor([0.1, 0.09, 0.81]))
+    torch.testing.assert_close(pair[1]["state"][1], torch.tensor([0.0, 0.0, 1.0]))
+
+
+def test_pondernet_sampled_halting_draws_only_until_every_unit_halts():
+    # Running on to M draws nothing more: validation leaves training's RNG stream as it was.
+    lams = [torch.full((4,), 0.999)] * 5
+    torch.manual_seed(0)
+    K, r = run_loop(PonderNet(0.2, "sample"), lams, limit=5)
+    after_loop = torch.rand(1)
+    torch.manual_seed(0)
+    crit = PonderNet(0.2, "sample")
+    st = crit.init_state(torch.ones(4, dtype=torch.bool), "eval")
+    n = 1
+    while crit.keep_going(st, torch.logit(lams[n - 1]), n, 5):
+        n += 1
+    assert K == 5 and torch.equal(r["steps"], st["halt_step"])
+    assert torch.equal(torch.rand(1), after_loop)

@@ -18,13 +18,20 @@ from torch import Tensor, nn
 class PonderLoop:
     """One ponder loop: the states s^n, the halting unit's inputs and decision values, and the
     criterion's state. A backbone calls `step` after each new state and stops when it returns
-    False; `finish` gives the criterion's result (its "state" is the mean-field state)."""
+    False; `finish` gives the criterion's result (its "state" is the mean-field state).
+
+    The criterion's `keep_going` is asked until it first answers no (every unit has halted); the
+    loop then still runs to M where the criterion `runs_to_limit` (PonderNet: its distribution
+    p_n needs lambda_n of all M steps, evaluation included).
+    """
 
     def __init__(self, criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str,
                  limit: int):
         self.criterion, self.unit, self.limit = criterion, unit, limit
         self.halting = criterion.init_state(unit_mask, mode)
         self.keep_all = criterion.weighs_every_step(mode)  # else only s^K is read out
+        self.to_limit = criterion.runs_to_limit(mode)
+        self.deciding = True  # until keep_going first says that every unit has halted
         self.states: list[Tensor] = []
         self.inputs: list[Tensor] = []
         self.values: list[Tensor] = []
@@ -37,8 +44,10 @@ class PonderLoop:
         if self.unit is not None:
             self.inputs.append(halt_input)
             self.values.append(decision_logit(self.unit, halt_input))
-        value = self.values[-1] if self.values else None
-        return self.criterion.keep_going(self.halting, value, n, self.limit)
+        if self.deciding:
+            value = self.values[-1] if self.values else None
+            self.deciding = self.criterion.keep_going(self.halting, value, n, self.limit)
+        return self.deciding or (self.to_limit and n < self.limit)
 
     def finish(self, update: str = "weighted") -> dict:
         logits = step_logits(self.values, self.inputs, self.unit) if self.values else None
