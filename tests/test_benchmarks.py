@@ -1,0 +1,80 @@
+"""benchmarks/scale.py and benchmarks/gpu.py stay runnable: scale.py's per-experiment function
+at a tiny size for one timed step, its whole command on the smallest real experiment, the
+projections' arithmetic, and gpu.py's skip without CUDA."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import _fullsize  # noqa: E402
+import scale  # noqa: E402
+
+TINY_UT = {"hidden_size": 64, "ut_embedding_size": 8, "ut_key_depth": 16, "ut_value_depth": 16,
+           "ut_filter_size": 64, "batch_size": 4}
+
+
+def test_rehearse_tiny_maze_ut_one_step(tiny_maze_dir):
+    r = scale.rehearse("maze_ut", data_dir=tiny_maze_dir, overrides=TINY_UT, steps=1, warmup=1)
+    assert len(r["step_s_all"]) == 1 and r["step_s"] > 0 and r["val_batch_s"] > 0
+    assert 1.0 <= r["ponder_steps"] <= r["max_ponder"] == 6  # ut_max_hops of config.yaml
+    # weights as EMA average and as raw weights, AdamW's two moments: four copies at least
+    weights = 4 * r["params"]
+    assert 4 * weights <= r["ckpt_bytes"] < 4 * weights + 200_000
+    assert r["data_meta"]["size"] == 6 and r["peak_rss_bytes"] > 0 and r["peak_cuda_bytes"] is None
+    # the full run's schedule comes from config.yaml's dataset (1000 train, 1000 test mazes)
+    assert (r["steps_per_epoch"], r["total_steps"]) == (250, 1000 * 250)
+    assert r["val_batches"] == 1000 * 250
+    run_s = r["total_steps"] * r["step_s"] + r["val_batches"] * r["val_batch_s"]
+    assert r["run_s"] == pytest.approx(run_s)
+    assert r["chunks"] == math.ceil(run_s / (230 * 60))
+    assert r["run_at_M_s"] == pytest.approx(run_s * 6 / r["ponder_steps"])
+    assert r["disk_bound_bytes"] == 4 * r["ckpt_bytes"]  # keep 2 + last.ckpt + final.ckpt
+
+
+def test_scale_command_on_parity_fixed_at_full_size():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "scale.py"), "--experiments",
+                           "parity_fixed", "--steps", "1", "--keep", "3"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header, line = done.stdout.splitlines()[1:3]
+    assert header.split()[:3] == ["experiment", "step", "ex/s"] and "disk (keep 3)" in header
+    cells = line.split()
+    assert cells[0] == "parity_fixed" and "20.0/20" in cells  # fixed depth: all M = 20 steps
+    assert "200000" in cells and "FAILED" not in done.stdout
+
+
+def test_schedule_counts_validation_at_the_workflows_cadence():
+    config = _fullsize.load_config()
+    parity = _fullsize.experiment_config(config, "parity_act")
+    plan = _fullsize.schedule(parity, None)
+    # 200000 steps, validation every 1000 steps of ceil(1000 / 32) batches
+    assert plan == {"steps_per_epoch": None, "total_steps": 200000, "val_batches_per_epoch": None,
+                    "val_batches": 200 * 32}
+    spec = {**_fullsize.dataset_spec(config, "maze_act_rnn"), "aug": True}
+    maze = _fullsize.experiment_config(config, "maze_act_rnn", data_dir="unused")
+    plan = _fullsize.schedule(maze, spec)  # aug8: 8000 training mazes in batches of 128
+    assert plan == {"steps_per_epoch": 63, "total_steps": 63000, "val_batches_per_epoch": 8,
+                    "val_batches": 8000}
+
+
+@pytest.mark.parametrize("seconds, text", [(0.0123, "12 ms"), (4.56, "4.6 s"), (600, "10 min"),
+                                           (3 * 3600, "3.0 h"), (5 * 86400, "5.0 d")])
+def test_duration(seconds, text):
+    assert _fullsize.duration(seconds) == text
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
+def test_gpu_benchmark_skips_without_cuda():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("no CUDA GPU: skipped")
