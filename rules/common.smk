@@ -4,6 +4,11 @@
 import os
 import re
 
+import yaml
+from jsonschema.exceptions import ValidationError
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
 import halting
 from halting.config import TOTALS, canonical_json, config_hash, make_config
 
@@ -14,10 +19,9 @@ CODE_VERSION = halting.__version__
 WORKFLOW_KEYS = ("dataset", "seeds")
 
 
-def seed_config(name, seed):
-    """The ExperimentConfig mapping of one job: the block without workflow keys, plus its
-    seed and, for the maze, data_dir = data/<dataset>."""
-    block = config["experiments"][name]
+def block_config(block, seed):
+    """The ExperimentConfig mapping of an experiment block and seed: the block without workflow
+    keys, plus the seed and, for the maze, data_dir = data/<dataset>."""
     values = {k: v for k, v in block.items() if k not in WORKFLOW_KEYS}
     values["seed"] = int(seed)
     if "dataset" in block:
@@ -25,17 +29,71 @@ def seed_config(name, seed):
     return values
 
 
-def check_experiments():
-    """Second validation: make_config on every experiment x seed, and dataset names."""
-    for name, block in config["experiments"].items():
+def seed_config(name, seed):
+    """The ExperimentConfig mapping of one job (`block_config` of the experiment `name`)."""
+    return block_config(config["experiments"][name], seed)
+
+
+def schema_error_line(source, error):
+    """One line naming where a jsonschema ValidationError is: "<source>: experiment <name>:
+    unknown key 'max_epoch' (<message>)" or "<source>: experiment <name>: key 'bits': <message>"
+    (<message>: jsonschema's)."""
+    path = list(error.absolute_path)
+    where = [source]
+    if len(path) >= 2 and path[0] in ("experiments", "datasets"):
+        where.append(f"{path[0][:-1]} {path[1]}")
+        path = path[2:]
+    elif path:
+        where.append(str(path.pop(0)))
+    if path:
+        where.append("key " + "/".join(repr(p) for p in path))
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {})
+        unknown = ", ".join(repr(k) for k in error.instance if k not in known)
+        return f"{': '.join(where)}: unknown key {unknown} ({error.message})"
+    return f"{': '.join(where)}: {error.message}"
+
+
+def check_config(values, source):
+    """Both validations of a config mapping: the JSON Schema (filling its defaults into `values`),
+    then make_config on every experiment x seed and the dataset names. The first line of an
+    error names `source`, the experiment and the key (Snakemake's own schema error names a
+    JSON path deep inside the printed schema)."""
+    try:
+        validate(values, os.path.join(workflow.basedir, SCHEMA))
+    except WorkflowError as exc:
+        # validate() raises its WorkflowError while handling jsonschema's error
+        error = exc.__context__
+        if not isinstance(error, ValidationError):
+            raise
+        raise ValueError(schema_error_line(source, error)) from None
+    for name, block in values["experiments"].items():
         dataset = block.get("dataset")
-        if dataset is not None and dataset not in config["datasets"]:
+        if dataset is not None and dataset not in values["datasets"]:
             raise ValueError(
-                f"experiment {name}: dataset {dataset!r} is not in `datasets` "
-                f"({', '.join(config['datasets'])})"
+                f"{source}: experiment {name}: dataset {dataset!r} is not in `datasets` "
+                f"({', '.join(values['datasets'])})"
             )
         for seed in block["seeds"]:
-            make_config(seed_config(name, seed), source=f"experiment {name}")
+            job = block_config(block, seed)
+            make_config(job, source=f"{source}: experiment {name}")
+
+
+def check_config_file(path):
+    """`check_config` of the workflow's own config file alone (when Snakemake loaded it: it
+    skips a missing one given --configfile), before the overlays merge over it and hide an
+    error in a key they override."""
+    if os.path.exists(path):
+        with open(path) as handle:
+            check_config(yaml.safe_load(handle), path)
+
+
+def config_sources():
+    """The files merged into `config`, as "config.yaml + presets/small.yaml" (error messages)."""
+    settings = workflow.config_settings
+    files = [] if settings.replace_workflow_config else [CONFIG_FILE]
+    files += [os.path.relpath(f) for f in settings.configfiles or ()]
+    return " + ".join(files) or "config"
 
 
 def check_profile_env():
@@ -136,7 +194,3 @@ def dataset_sources(wildcards):
     if spec.get("source") == "csv":
         return [f"{spec['csv_dir']}/train.csv", f"{spec['csv_dir']}/test.csv"]
     return []
-
-
-check_experiments()
-check_profile_env()

@@ -388,6 +388,60 @@ def test_identical_manifest_retrains_nothing_a_changed_one_retrains_the_maze(don
     assert all(any(p.endswith(f) for p in maze) for f in ("final.ckpt", "examples.npz"))
 
 
+# --- config.yaml validated on its own, before the overlays --------------------------------------
+
+def error_first_line(output: str) -> str:
+    """The first line of the message of the error Snakemake reports at parse time (the line
+    after its "ValueError in file ..., line N:" header)."""
+    lines = output.splitlines()
+    headers = [i for i, line in enumerate(lines) if "Error in file" in line]
+    assert headers, output[-3000:]
+    return lines[headers[0] + 1]
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # small.yaml sets max_epochs: the misspelt key must not hide behind it
+    ("max_epochs: 1000", "max_epoch: 1000",
+     "config.yaml: experiment maze_act_rnn: unknown key 'max_epoch' (Additional properties"),
+    # an invalid value small.yaml overrides (hidden_size: 64) passed the local dry run
+    ("hidden_size: 512", "hidden_size: -5",
+     "config.yaml: experiment maze_act_rnn: config field 'hidden_size' must be >= 1, got -5"),
+    ("hidden_size: 512", "hidden_size: '512'",
+     "config.yaml: experiment maze_act_rnn: key 'hidden_size': '512' is not of type 'integer'"),
+])
+def test_config_yaml_error_the_small_preset_overrides_fails_the_local_dry_run(
+        wf: Path, old: str, new: str, message: str):
+    text = (wf / "config.yaml").read_text()
+    block = text.index("\n  maze_act_rnn:")
+    at = text.index(old, block)
+    assert at < text.index("\n  maze_ut:")  # the first experiment's own key
+    (wf / "config.yaml").write_text(text[:at] + new + text[at + len(old):])
+    small = yaml.safe_load((wf / "presets/small.yaml").read_text())["experiments"]
+    assert old.split(":")[0] in small["maze_act_rnn"]  # the preset does override it
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", check=False)
+    assert proc.returncode != 0
+    assert error_first_line(proc.stderr + proc.stdout).startswith(message)
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ({"experiments": {"parity_act": {"hiden_size": 64}}},
+     "experiment parity_act: unknown key 'hiden_size' (Additional properties are not allowed"),
+    ({"experiments": {"parity_act": {"bits": "16"}}},
+     "experiment parity_act: key 'bits': '16' is not of type 'integer'"),
+    ({"datasets": {"maze-12x12": {"sise": 12}}}, "dataset maze-12x12: unknown key 'sise'"),
+    ({"experiment": {}}, ": unknown key 'experiment' (Additional properties are not allowed"),
+])
+def test_schema_error_names_the_experiment_and_key_in_its_first_line(
+        wf: Path, overlay: dict, message: str):
+    write_yaml(wf / "typo.yaml", overlay)
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "--configfile", "presets/small.yaml",
+                     "typo.yaml", check=False)
+    assert proc.returncode != 0
+    first = error_first_line(proc.stderr + proc.stdout)
+    assert first.startswith("config.yaml + presets/small.yaml + typo.yaml: "), first
+    assert message in first, first
+
+
 # --- the README's snakemake commands ----------------------------------------------------------
 
 def readme_snakemake_commands() -> list[str]:
