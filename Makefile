@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_CONSTRAINTS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo /dev/null || echo constraints-cpu.txt)
 SYSTEM_PACKAGES := chromium poppler-utils
 
-.PHONY: setup system-packages test run-local
+.PHONY: setup system-packages test run-local gpu-check
 
 setup: system-packages
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,10 @@ test:
 
 run-local:
 	$(BIN)/snakemake --profile profiles/local results/summary.pdf
+
+# On a GPU node, about 8 minutes on one GPU: the GPU works, the runbook's maze models train,
+# resume and evaluate on it (tests marked gpu), and every experiment's full-size step is timed.
+gpu-check:
+	$(BIN)/halting doctor --accelerator gpu
+	CUBLAS_WORKSPACE_CONFIG=:4096:8 $(BIN)/python -m pytest -q -m gpu
+	$(BIN)/python benchmarks/gpu.py --steps 5

@@ -71,17 +71,19 @@ def _maze_side(folder: Path) -> int | None:
     return math.isqrt(int(meta["seq_len"]))
 
 
-def maze_data_dir(spec: dict[str, Any], n_mazes: int, log=print) -> Path:
+def maze_data_dir(spec: dict[str, Any], n_mazes: int, log=print,
+                  generated: Path = GENERATED) -> Path:
     """A folder of `spec`'s maze side: the reference copy `<shared>/<dataset name>` when present,
-    else a generated one with `n_mazes` training and test mazes (built once, then reused).
-    Only the side matters here: step time and memory do not depend on which mazes they are."""
+    else one with `n_mazes` training and test mazes generated under `generated` (built once,
+    then reused). Only the side matters here: step time and memory do not depend on which
+    mazes they are."""
     size = int(spec["size"])
     for root in MAZE_COPIES:
         if _maze_side(root / spec["name"]) == size:
             return root / spec["name"]
     from halting.data.maze import build_dataset
 
-    out = GENERATED / f"maze-{size}x{size}-n{n_mazes}"
+    out = generated / f"maze-{size}x{size}-n{n_mazes}"
     if _maze_side(out) != size:
         log(f"no {spec['name']} copy in {', '.join(map(str, MAZE_COPIES))}: generating "
             f"{n_mazes} + {n_mazes} {size}x{size} mazes in {out}")
