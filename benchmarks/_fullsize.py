@@ -2,10 +2,10 @@
 benchmarks/scale.py (CPU) and benchmarks/gpu.py (CUDA) share.
 
 `measure` trains one experiment with the Trainer, callbacks and checkpoint plugin that
-`halting.train.train` uses (EMA when on), times each step after the warm-up, saves a real
-resumable checkpoint (weights, AdamW state, EMA) at the last step and times one validation
-batch; `project` turns that into the time of an epoch and of the whole run, in 230-minute
-Slurm chunks, and the disk the retention policy needs.
+`halting.train.train` uses (EMA when on), times each step after the warm-up, saves (and times)
+a real resumable checkpoint (weights, AdamW state, EMA) at the last step and times one
+validation batch; `project` turns that into the time of an epoch and of the whole run, in
+230-minute Slurm chunks, and the disk the retention policy needs.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class _StepClock(pl.Callback):
         self.marks: list[float] = []
         self.loop_steps: list[float] = []  # K of each training forward (`steps_run`)
         self.peak_cuda: int | None = None
-        self.val_s = float("nan")
+        self.val_s = self.save_s = float("nan")
 
     def _now(self, device: torch.device) -> float:
         if device.type == "cuda":
@@ -121,7 +121,9 @@ class _StepClock(pl.Callback):
             return
         if pl_module.device.type == "cuda":
             self.peak_cuda = torch.cuda.max_memory_allocated(pl_module.device)
-        trainer.save_checkpoint(self.ckpt_path, weights_only=False)
+        start = time.perf_counter()
+        trainer.save_checkpoint(self.ckpt_path, weights_only=False)  # atomic: written, fsynced
+        self.save_s = time.perf_counter() - start
         self.val_s = self._validation_batch(trainer, pl_module)
 
     def _validation_batch(self, trainer, system: HaltingSystem) -> float:
@@ -194,7 +196,7 @@ def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: st
         return {"step_s": statistics.median(times), "step_s_all": times,
                 "ponder_steps": statistics.mean(clock.loop_steps[warmup:warmup + steps]),
                 "max_ponder": config.max_ponder,
-                "val_batch_s": clock.val_s, "peak_cuda_bytes": clock.peak_cuda,
+                "val_batch_s": clock.val_s, "save_s": clock.save_s, "peak_cuda_bytes": clock.peak_cuda,
                 "ckpt_bytes": (Path(tmp) / "last.ckpt").stat().st_size,
                 "params": sum(p.numel() for p in system.parameters()),
                 "batch_size": config.batch_size, "data_meta": data.data_meta}
@@ -202,41 +204,60 @@ def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: st
 
 # --- projections -----------------------------------------------------------------------------
 
-def schedule(config: ExperimentConfig, spec: dict[str, Any] | None) -> dict[str, Any]:
-    """The full run's optimiser steps and validation batches, as `halting train` schedules them
-    with the workflow's settings (validation every epoch / train's default step cadence).
-    The maze counts come from config.yaml's dataset entry, not from the folder measured."""
+def _multiples(every: int | None, total: int) -> set[int]:
+    return set(range(every, total + 1, every)) if every else set()
+
+
+def schedule(config: ExperimentConfig, spec: dict[str, Any] | None,
+             execution: dict[str, Any]) -> dict[str, Any]:
+    """The full run's optimiser steps, validation batches and checkpoint writes, as `halting
+    train` schedules them with the workflow's settings (config.yaml's `execution`; validation
+    every epoch, or at train's default step cadence for the toy tasks). The maze counts come
+    from config.yaml's dataset entry, not from the folder measured."""
     B = config.batch_size
+    every_steps = execution.get("save_every_n_steps")
     if config.task == "maze":
         n_train = int(spec["n_train"]) * (8 if spec.get("aug") else 1)
         spe = math.ceil(n_train / B)
         total = config.max_steps or config.max_epochs * spe
         val_per_epoch = math.ceil(int(spec["n_test"]) / B)
-        return {"steps_per_epoch": spe, "total_steps": total, "val_batches_per_epoch": val_per_epoch,
-                "val_batches": math.ceil(total / spe) * val_per_epoch}
+        every_epochs = execution.get("save_every_n_epochs")
+        # a step due for both files writes once (StepCheckpoints links the second); the last
+        # step always writes
+        saves = len(_multiples(every_steps, total) | _multiples(spe * (every_epochs or 0), total)
+                    | {total})
+        return {"steps_per_epoch": spe, "total_steps": total,
+                "val_batches_per_epoch": val_per_epoch,
+                "val_batches": math.ceil(total / spe) * val_per_epoch,
+                "saves": saves, "saves_per_epoch": saves * spe / total}
     total = config.max_steps
     every = _validation_schedule(None, total, None, 1)[0]["val_check_interval"]
     validations = math.ceil(total / every)  # every `every` steps and at the last one
     return {"steps_per_epoch": None, "total_steps": total, "val_batches_per_epoch": None,
-            "val_batches": validations * math.ceil(config.val_size / B)}
+            "val_batches": validations * math.ceil(config.val_size / B),
+            "saves": len(_multiples(every_steps, total) | {total}), "saves_per_epoch": None}
 
 
 def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[str, Any]:
-    """Epoch and full-run seconds (training steps plus validation batches), the 230-minute
-    chunks the run needs, and the checkpoint disk bound (keep + 2) x checkpoint: the newest
-    `keep` periodic files, last.ckpt and final.ckpt.
+    """Epoch and full-run seconds (training steps, validation batches and checkpoint writes),
+    the 230-minute chunks the run needs, and the checkpoint disk bound (keep + 2) x checkpoint:
+    the newest `keep` periodic files, last.ckpt and final.ckpt.
 
     The steps were timed at the ponder steps K the fresh network runs (ACT's halting bias gives
-    N = 2); `run_at_M_s` scales the run by M / K, the bound for a network that learns to take
-    all M steps (an over-estimate: embedding, read-out and optimiser do not scale)."""
-    step, val = measured["step_s"], measured["val_batch_s"]
-    run_s = plan["total_steps"] * step + plan["val_batches"] * val
+    N = 2); `run_at_M_s` scales the training steps by M / K, the bound for a network that learns
+    to take all M steps (an over-estimate: embedding, read-out and optimiser do not scale)."""
+    step, val, save = measured["step_s"], measured["val_batch_s"], measured["save_s"]
+    steps_s = plan["total_steps"] * step
+    other_s = plan["val_batches"] * val + plan["saves"] * save
     epoch_s = None
     if plan["steps_per_epoch"]:
-        epoch_s = plan["steps_per_epoch"] * step + plan["val_batches_per_epoch"] * val
-    run_at_m = run_s * measured["max_ponder"] / max(measured["ponder_steps"], 1.0)
-    return {"examples_per_s": measured["batch_size"] / step, "epoch_s": epoch_s, "run_s": run_s,
-            "chunks": chunks(run_s), "run_at_M_s": run_at_m, "chunks_at_M": chunks(run_at_m),
+        epoch_s = (plan["steps_per_epoch"] * step + plan["val_batches_per_epoch"] * val
+                   + plan["saves_per_epoch"] * save)
+    run_at_m = (steps_s + plan["val_batches"] * val) * measured["max_ponder"] / max(
+        measured["ponder_steps"], 1.0) + plan["saves"] * save
+    return {"examples_per_s": measured["batch_size"] / step, "epoch_s": epoch_s,
+            "run_s": steps_s + other_s, "chunks": chunks(steps_s + other_s),
+            "run_at_M_s": run_at_m, "chunks_at_M": chunks(run_at_m),
             "disk_bound_bytes": (keep + 2) * measured["ckpt_bytes"]}
 
 
@@ -272,7 +293,8 @@ def row(r: dict[str, Any], keep: int, lead: dict[str, str], memory: tuple[str, i
     return {**lead, "step": duration(r["step_s"]), "ex/s": f"{r['examples_per_s']:.0f}",
             "val batch": duration(r["val_batch_s"]),
             "K/M": f"{r['ponder_steps']:.1f}/{r['max_ponder']}", memory[0]: size(memory[1]),
-            "ckpt": size(r["ckpt_bytes"]), f"disk (keep {keep})": size(r["disk_bound_bytes"]),
+            "ckpt": size(r["ckpt_bytes"]), "save": duration(r["save_s"]),
+            "saves": str(r["saves"]), f"disk (keep {keep})": size(r["disk_bound_bytes"]),
             "steps/epoch": str(r["steps_per_epoch"] or "-"), "steps": str(r["total_steps"]),
             "epoch": duration(r["epoch_s"]), "full run": duration(r["run_s"]),
             "jobs": str(r["chunks"]), "run at K=M": duration(r["run_at_M_s"]),
@@ -280,8 +302,9 @@ def row(r: dict[str, Any], keep: int, lead: dict[str, str], memory: tuple[str, i
 
 
 LEGEND = (f"step: median of the timed steps; K/M: ponder steps the fresh network's training loop "
-          f"ran (ACT: the batch's largest N) of the limit M; epoch, full run: training steps "
-          f"plus validation batches at the workflow's cadence; jobs: 4-hour Slurm jobs of "
+          f"ran (ACT: the batch's largest N) of the limit M; save: one checkpoint write (atomic, "
+          f"fsynced, here); epoch, full run: training steps, validation batches and checkpoint "
+          f"writes (saves) at the workflow's cadence; jobs: 4-hour Slurm jobs of "
           f"{CHUNK_MIN} training minutes; run at K=M: scaled by M/K, an upper estimate for a "
           f"network that learns to ponder to the limit; disk: (keep + 2) x ckpt (periodic "
           f"files, last.ckpt, final.ckpt).")

@@ -33,7 +33,7 @@ def bench(config: dict, name: str, precision: str, *, steps: int, warmup: int,
                                       log=lambda m: print(m, file=sys.stderr))
     cfg = experiment_config(config, name, data_dir)
     measured = measure(cfg, accelerator="gpu", precision=precision, steps=steps, warmup=warmup)
-    plan = schedule(cfg, spec)
+    plan = schedule(cfg, spec, config["execution"])
     r = {**measured, **plan, **project(measured, plan, keep)}
     return row(r, keep, {"experiment": name, "precision": precision},
                ("peak mem", r["peak_cuda_bytes"]))

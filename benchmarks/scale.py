@@ -41,7 +41,7 @@ def rehearse(name: str, *, config: dict[str, Any] | None = None,
         data_dir = maze_data_dir(spec, config["experiments"][name]["batch_size"])
     cfg = experiment_config(config, name, data_dir, overrides)
     measured = measure(cfg, accelerator="cpu", steps=steps, warmup=warmup)
-    plan = schedule(cfg, spec)
+    plan = schedule(cfg, spec, config["execution"])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     return {"experiment": name, **measured, **plan, **project(measured, plan, keep),
             "peak_rss_bytes": rss}

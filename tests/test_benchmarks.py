@@ -32,11 +32,14 @@ def test_rehearse_tiny_maze_ut_one_step(tiny_maze_dir):
     assert r["data_meta"]["size"] == 6 and r["peak_rss_bytes"] > 0 and r["peak_cuda_bytes"] is None
     # the full run's schedule comes from config.yaml's dataset (1000 train, 1000 test mazes)
     assert (r["steps_per_epoch"], r["total_steps"]) == (250, 1000 * 250)
-    assert r["val_batches"] == 1000 * 250
-    run_s = r["total_steps"] * r["step_s"] + r["val_batches"] * r["val_batch_s"]
+    # config.yaml's execution: a save every epoch (250 steps) and every 500 steps
+    assert (r["val_batches"], r["saves"]) == (1000 * 250, 1000)
+    assert r["save_s"] > 0
+    compute_s = r["total_steps"] * r["step_s"] + r["val_batches"] * r["val_batch_s"]
+    run_s = compute_s + 1000 * r["save_s"]
     assert r["run_s"] == pytest.approx(run_s)
     assert r["chunks"] == math.ceil(run_s / (230 * 60))
-    assert r["run_at_M_s"] == pytest.approx(run_s * 6 / r["ponder_steps"])
+    assert r["run_at_M_s"] == pytest.approx(compute_s * 6 / r["ponder_steps"] + 1000 * r["save_s"])
     assert r["disk_bound_bytes"] == 4 * r["ckpt_bytes"]  # keep 2 + last.ckpt + final.ckpt
 
 
@@ -55,15 +58,17 @@ def test_scale_command_on_parity_fixed_at_full_size():
 def test_schedule_counts_validation_at_the_workflows_cadence():
     config = _fullsize.load_config()
     parity = _fullsize.experiment_config(config, "parity_act")
-    plan = _fullsize.schedule(parity, None)
-    # 200000 steps, validation every 1000 steps of ceil(1000 / 32) batches
+    plan = _fullsize.schedule(parity, None, {"save_every_n_steps": 500})
+    # 200000 steps, validation every 1000 steps of ceil(1000 / 32) batches, a save every 500
     assert plan == {"steps_per_epoch": None, "total_steps": 200000, "val_batches_per_epoch": None,
-                    "val_batches": 200 * 32}
+                    "val_batches": 200 * 32, "saves": 400, "saves_per_epoch": None}
     spec = {**_fullsize.dataset_spec(config, "maze_act_rnn"), "aug": True}
     maze = _fullsize.experiment_config(config, "maze_act_rnn", data_dir="unused")
-    plan = _fullsize.schedule(maze, spec)  # aug8: 8000 training mazes in batches of 128
+    execution = {"save_every_n_steps": 500, "save_every_n_epochs": 1}
+    plan = _fullsize.schedule(maze, spec, execution)  # aug8: 8000 mazes in batches of 128
+    # a save at every epoch end and every 500 steps; steps 31500 and 63000 are both
     assert plan == {"steps_per_epoch": 63, "total_steps": 63000, "val_batches_per_epoch": 8,
-                    "val_batches": 8000}
+                    "val_batches": 8000, "saves": 1000 + 126 - 2, "saves_per_epoch": 1124 / 1000}
 
 
 @pytest.mark.parametrize("seconds, text", [(0.0123, "12 ms"), (4.56, "4.6 s"), (600, "10 min"),
