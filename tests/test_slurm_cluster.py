@@ -346,3 +346,43 @@ def test_workflow_through_slurm_profile(cluster, tmp_path):
     assert "SLURM jobid" not in again.stdout + again.stderr
     rerun_id = re.search(r"SLURM run ID: (\S+)", again.stdout + again.stderr)
     assert rerun_id is None or _sacct_run(rerun_id.group(1)) == []
+
+
+# A parity run far longer than the 1-minute Slurm limit of its first attempt.
+WALLTIME_CONFIG = {
+    "datasets": {},
+    "execution": {"accelerator": "cpu", "log_every_n_steps": 500, "save_every_n_steps": None,
+                  "eval_batch_size": 64},
+    "experiments": {
+        "slurm_long": {"task": "parity", "model_type": "act_rnn", "halting": "act", "bits": 4,
+                       "hidden_size": 8, "time_limit": 4, "max_steps": 10_000_000,
+                       "batch_size": 8, "val_size": 32, "learning_rate": 1.0e-3, "seeds": [0]},
+    },
+}
+
+
+@pytest.mark.parametrize("cluster", ["accounting"], indirect=True)
+def test_a_job_ended_by_the_slurm_time_limit_saves_on_sigterm_and_resumes(cluster, tmp_path):
+    """Attempt 1: `-t 1` and our own budget disabled, so Slurm ends it (TIMEOUT): SIGTERM, then
+    SIGKILL after KillWait. The SIGTERM makes it save last.ckpt and exit; `retries` resubmit it
+    and attempt 2 resumes from that checkpoint (then pauses on a 5 s budget, the last retry)."""
+    from workflow_fixtures.wf import copy_workflow, write_yaml
+
+    wf = copy_workflow(tmp_path / "wf", tiny=WALLTIME_CONFIG)
+    write_yaml(wf / "config.yaml", WALLTIME_CONFIG)
+    profile = [e for e in _profile_set_resources(wf) if not e.startswith("train:runtime=")]
+    run = _run_workflow(wf, "results/parity/slurm_long/seed0/final.ckpt", "--profile",
+                        "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
+                        "--retries", "1", "--set-resources", *profile,
+                        "train:runtime=1 if attempt == 1 else 10",
+                        "train:time_budget_s=-1 if attempt == 1 else 5")
+    assert run.returncode != 0  # attempt 2 paused on its budget with no retry left
+    run_id = re.search(r"SLURM run ID: (\S+)", run.stdout + run.stderr).group(1)
+    states = [j["State"] for j in _sacct_run(run_id)]
+    assert states[0] == "TIMEOUT" and len(states) == 2, (states, _failure_report(run, wf))
+    (ckpt_dir,) = (wf / "checkpoints/slurm_long/seed0").iterdir()
+    log = (ckpt_dir / "train.log").read_text()
+    signalled = re.search(r"paused at step (\d+) \(signal SIGTERM\)", log)
+    assert signalled, log[-3000:]
+    assert re.search(rf"resumed from \S+last\.ckpt at step {signalled.group(1)} ", log), log
+    assert "paused at step" in log.splitlines()[-1] and "(time budget" in log.splitlines()[-1]
