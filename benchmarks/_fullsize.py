@@ -196,7 +196,8 @@ def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: st
         return {"step_s": statistics.median(times), "step_s_all": times,
                 "ponder_steps": statistics.mean(clock.loop_steps[warmup:warmup + steps]),
                 "max_ponder": config.max_ponder,
-                "val_batch_s": clock.val_s, "save_s": clock.save_s, "peak_cuda_bytes": clock.peak_cuda,
+                "val_batch_s": clock.val_s, "save_s": clock.save_s,
+                "peak_cuda_bytes": clock.peak_cuda,
                 "ckpt_bytes": (Path(tmp) / "last.ckpt").stat().st_size,
                 "params": sum(p.numel() for p in system.parameters()),
                 "batch_size": config.batch_size, "data_meta": data.data_meta}

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from _fullsize import (LEGEND, dataset_spec, experiment_config, load_config, maze_data_dir,
-                       measure, parser, project, row, schedule, select, table)
+from _fullsize import (CONFIG, LEGEND, dataset_spec, experiment_config, load_config,
+                       maze_data_dir, measure, parser, project, row, schedule, select, table)
 
 
 def rehearse(name: str, *, config: dict[str, Any] | None = None,
@@ -76,8 +76,8 @@ def _run_one(name: str, args: argparse.Namespace, data_dir: Path | None) -> dict
 def main(argv: list[str] | None = None) -> int:
     ap = parser(__doc__, steps=3, warmup=1)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
-    ap.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "config.yaml")
-    ap.add_argument("--data", type=Path, help="maze dataset folder to use for every maze experiment")
+    ap.add_argument("--config", type=Path, default=CONFIG)
+    ap.add_argument("--data", type=Path, help="maze folder for every maze experiment")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one experiment, this process
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:  # build any missing maze folder once, before the workers start
         spec = dataset_spec(config, name)
         data_dirs[name] = args.data or (spec and maze_data_dir(
-            spec, config["experiments"][name]["batch_size"], log=lambda m: print(m, file=sys.stderr)))
+            spec, config["experiments"][name]["batch_size"],
+            log=lambda m: print(m, file=sys.stderr)))
     threads = args.threads or torch.get_num_threads()
     print(f"scale rehearsal on the CPU: torch {torch.__version__}, {threads} threads of "
           f"{os.cpu_count()} CPUs; {args.warmup} warm-up + {args.steps} timed steps; "

@@ -171,7 +171,8 @@ def slurm_lines(env: Mapping[str, str]) -> list[str]:
     return ["Slurm job:", *lines]
 
 
-def diagnose(accelerator: str, env: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
+def diagnose(accelerator: str,
+             env: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
     """The report's lines and, when a GPU was asked for and none works, the one-line reason."""
     env = os.environ if env is None else env
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

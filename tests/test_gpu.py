@@ -113,7 +113,8 @@ def test_resume_on_cuda_equals_uninterrupted(name, config_yaml, maze_dir, tmp_pa
     for sa, sb in zip(la["optimizer_states"][0]["state"].values(),
                       lb["optimizer_states"][0]["state"].values()):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+    metrics_a, metrics_b = ((tmp_path / run / "metrics.csv").read_text() for run in "ab")
+    assert metrics_a == metrics_b
 
 
 @pytest.mark.parametrize("name", MAZES)
