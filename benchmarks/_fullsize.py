@@ -22,6 +22,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import yaml
+from torch import Tensor
 
 from halting import checkpoint as ckpt_io
 from halting.callbacks import Guard, RNGState
@@ -102,7 +103,7 @@ class _StepClock(pl.Callback):
     def __init__(self, last_step: int, ckpt_path: Path, val_batch: dict[str, torch.Tensor]) -> None:
         self.last_step, self.ckpt_path, self.val_batch = last_step, ckpt_path, val_batch
         self.marks: list[float] = []
-        self.loop_steps: list[float] = []  # K of each training forward (`steps_run`)
+        self.loop_steps: list[Tensor | float] = []  # K of each training forward (`steps_run`)
         self.peak_cuda: int | None = None
         self.val_s = self.save_s = float("nan")
 
@@ -144,16 +145,18 @@ class _StepClock(pl.Callback):
         return seconds
 
 
-def steps_run(config: ExperimentConfig, out) -> float:
+def steps_run(config: ExperimentConfig, out) -> Tensor | float:
     """Ponder steps K a training forward ran: all M for fixed depth and for PonderNet (it trains
     on every step); for ACT the batch's largest N (a loop runs until its last unit halts),
-    averaged over the ACT-RNN's input steps (one loop each)."""
+    averaged over the ACT-RNN's input steps (one loop each). A tensor stays on its device: no
+    sync inside a timed step."""
     if config.criterion != "act":
         return float(config.max_ponder)
     steps = out.steps.detach().float() * out.unit_mask  # (B, U)
     if config.model_type == "universal_transformer":  # one loop over every position
-        return float(steps.max())
-    return float(steps.max(0).values[out.unit_mask.any(0)].mean())  # (U,) loops: T input steps
+        return steps.max()
+    loops = out.unit_mask.any(0).float()  # (U,) the ACT-RNN's loops: its input steps
+    return (steps.max(0).values * loops).sum() / loops.sum()
 
 
 def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: str = "32-true",
@@ -194,7 +197,7 @@ def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: st
         trainer.fit(system, datamodule=data)
         times = [b - a for a, b in zip(clock.marks, clock.marks[1:])][warmup:]
         return {"step_s": statistics.median(times), "step_s_all": times,
-                "ponder_steps": statistics.mean(clock.loop_steps[warmup:warmup + steps]),
+                "ponder_steps": statistics.mean(float(k) for k in clock.loop_steps[warmup:]),
                 "max_ponder": config.max_ponder,
                 "val_batch_s": clock.val_s, "save_s": clock.save_s,
                 "peak_cuda_bytes": clock.peak_cuda,
