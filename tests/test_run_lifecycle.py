@@ -317,3 +317,33 @@ def test_status_of_a_published_run_follows_run_json_to_its_checkpoint_folder(tmp
         {"checkpoint_dir": "checkpoints/parity_act/seed0/abc"}))
     status = status_of(published)
     assert (status.state, status.step) == ("complete", 6)
+
+
+# --- mixed precision (the GPU's bf16-mixed, reproduced on the CPU) ------------------------------
+
+@pytest.mark.parametrize("model", [
+    {"task": "parity", "halting": "act"},
+    {"task": "parity", "halting": "pondernet"},
+    {"task": "parity", "model_type": "universal_transformer", "ut_act": True, "hidden_size": 16,
+     "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
+     "ut_filter_size": 16, "ut_max_hops": 3, "time_limit": 16, "bits": 16}])
+def test_bf16_mixed_trains_every_criterion_and_backbone(tmp_path, model):
+    config = {**TINY, **model, "dropout": 0.0}
+    if config.get("model_type") == "universal_transformer":
+        config.pop("time_limit")
+    metrics = train(config, run_dir=tmp_path, precision="bf16-mixed", accelerator="cpu",
+                    **QUIET)
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+
+
+def test_the_halting_logits_are_float32_under_autocast():
+    from halting.models.ponder import step_logits
+
+    unit = torch.nn.Linear(4, 1)
+    xs = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        values = [unit(x).squeeze(-1).detach() for x in xs]
+        logits = step_logits(values, [x.to(torch.bfloat16) for x in xs], unit)
+    assert values[0].dtype == torch.bfloat16 and logits.dtype == torch.float32
+    logits.sum().backward()
+    assert unit.weight.grad.dtype == torch.float32 and xs[0].grad.dtype == torch.float32

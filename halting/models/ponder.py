@@ -65,8 +65,11 @@ def step_logits(values: list[Tensor], inputs: list[Tensor], unit: nn.Linear) -> 
 
     `values[n]` (*U,) must be `unit(inputs[n]).squeeze(-1)`, computed by the loop without
     gradient; `inputs[n]` (*U, H) are the halting unit's inputs (they keep their graphs).
+    The logits have W's dtype (float32) also under autocast (bf16-mixed): R = 1 - sum h and
+    N + R in bf16 would be rounded to 1/16 at N = 16.
     """
-    return _StepLinear.apply(torch.stack(values, -1), unit.weight, unit.bias, *inputs)
+    logits = torch.stack(values, -1).to(unit.weight.dtype)
+    return _StepLinear.apply(logits, unit.weight, unit.bias, *inputs)
 
 
 class _StepLinear(torch.autograd.Function):
@@ -83,9 +86,11 @@ class _StepLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         weight, *inputs = ctx.saved_tensors
+        g = g.to(weight.dtype)  # under autocast x^n may be bf16, W and the logits float32
         g_in, g_w = [], torch.zeros_like(weight)  # (1, H)
         for n, x in enumerate(inputs):
             g_n = g[..., n : n + 1]  # (*U, 1)
-            g_in.append(g_n * weight[0] if ctx.needs_input_grad[3 + n] else None)  # (*U, H)
-            g_w.addmm_(g_n.reshape(1, -1), x.reshape(-1, x.shape[-1]))  # += (g^n)^T x^n
+            g_in.append((g_n * weight[0]).to(x.dtype) if ctx.needs_input_grad[3 + n]
+                        else None)  # (*U, H)
+            g_w.addmm_(g_n.reshape(1, -1), x.reshape(-1, x.shape[-1]).to(weight.dtype))
         return (None, g_w, g.sum().reshape(1), *g_in)
