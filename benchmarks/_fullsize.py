@@ -29,7 +29,7 @@ from halting.callbacks import Guard, RNGState
 from halting.config import ExperimentConfig, make_config
 from halting.data.modules import make_datamodule
 from halting.system import HaltingSystem, batch_metrics
-from halting.train import _QUIET, _validation_schedule, code_version
+from halting.train import _QUIET, _validation_schedule, code_version, disk_bound
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.yaml"
@@ -244,8 +244,9 @@ def schedule(config: ExperimentConfig, spec: dict[str, Any] | None,
 
 def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[str, Any]:
     """Epoch and full-run seconds (training steps, validation batches and checkpoint writes),
-    the 230-minute chunks the run needs, and the checkpoint disk bound (keep + 2) x checkpoint:
-    the newest `keep` periodic files, last.ckpt and final.ckpt.
+    the 230-minute chunks the run needs, and the checkpoint disk bound that `halting train`
+    states at start (halting.train.disk_bound: the newest `keep` periodic files, one more
+    while the next is written, last.ckpt and final.ckpt).
 
     The steps were timed at the ponder steps K the fresh network runs (ACT's halting bias gives
     N = 2); `run_at_M_s` scales the training steps by M / K, the bound for a network that learns
@@ -262,7 +263,7 @@ def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[s
     return {"examples_per_s": measured["batch_size"] / step, "epoch_s": epoch_s,
             "run_s": steps_s + other_s, "chunks": chunks(steps_s + other_s),
             "run_at_M_s": run_at_m, "chunks_at_M": chunks(run_at_m),
-            "disk_bound_bytes": (keep + 2) * measured["ckpt_bytes"]}
+            "disk_bound_bytes": disk_bound(measured["ckpt_bytes"], keep, plan["saves"])[0]}
 
 
 def chunks(seconds: float) -> int:
@@ -310,8 +311,8 @@ LEGEND = (f"step: median of the timed steps; K/M: ponder steps the fresh network
           f"fsynced, here); epoch, full run: training steps, validation batches and checkpoint "
           f"writes (saves) at the workflow's cadence; jobs: 4-hour Slurm jobs of "
           f"{CHUNK_MIN} training minutes; run at K=M: scaled by M/K, an upper estimate for a "
-          f"network that learns to ponder to the limit; disk: (keep + 2) x ckpt (periodic "
-          f"files, last.ckpt, final.ckpt).")
+          f"network that learns to ponder to the limit; disk: what `halting train` states at "
+          f"start (keep periodic files + 1 being written + last.ckpt + final.ckpt).")
 
 
 def parser(doc: str, steps: int, warmup: int) -> argparse.ArgumentParser:
