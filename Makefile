@@ -29,8 +29,10 @@ system-packages:
 	  echo "not root or no apt-get: skipping $(SYSTEM_PACKAGES) (the tests that need them skip)"; \
 	fi
 
+# Three workers, one test file each at a time (module fixtures and the local Slurm cluster stay
+# in one process): much of the suite waits on subprocesses, Slurm and Snakemake, not on the CPU.
 test:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 run-local:
 	$(BIN)/snakemake --profile profiles/local results/summary.pdf

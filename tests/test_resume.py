@@ -101,8 +101,10 @@ def test_sigkill_at_three_points_then_resume_equals_uninterrupted(reference, tmp
 
 def test_time_budget_pauses_with_exit_3_then_resumes_exactly(reference, tmp_path):
     run_dir = tmp_path / "run"
-    paused = subprocess.run(_command(run_dir, "--time_budget_min", "0.01"), capture_output=True,
-                            text=True, timeout=300)
+    # a budget of 6 ms: spent before the first step ends (Trainer set-up alone takes longer),
+    # however fast the machine; 0.6 s let a fast run finish all 60 steps first
+    paused = subprocess.run(_command(run_dir, "--time_budget_min", "0.0001"),
+                            capture_output=True, text=True, timeout=300)
     assert paused.returncode == 3, paused.stderr[-3000:]
     assert "PAUSED" in paused.stdout
     last = load_checkpoint(run_dir / "checkpoints/last.ckpt")

@@ -373,6 +373,7 @@ def test_a_job_ended_by_the_slurm_time_limit_saves_on_sigterm_and_resumes(cluste
     profile = [e for e in _profile_set_resources(wf) if not e.startswith("train:runtime=")]
     run = _run_workflow(wf, "results/parity/slurm_long/seed0/final.ckpt", "--profile",
                         "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
+                        "--seconds-between-status-checks", "2",
                         "--retries", "1", "--set-resources", *profile,
                         "train:runtime=1 if attempt == 1 else 10",
                         "train:time_budget_s=-1 if attempt == 1 else 5")
