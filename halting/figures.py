@@ -4,8 +4,8 @@ Figures per task (halting.plots_task): training curves, ponder steps against dif
 (Graves 2016, Fig. 6 style), accuracy against ponder cost with the Pareto front, the
 distribution of ponder steps per criterion. Maze only (halting.plots_maze): example predictions
 with per-cell ponder steps, and Maze-Hard exact accuracy against the published references.
-Seeds of an experiment aggregate to a mean line with a shaded Student-t 95% interval (no band
-for a single seed; halting.plots_common). Every builder returns a matplotlib Figure or raises
+Seeds of an experiment aggregate to a mean line with a shaded Student-t 95% interval, clipped to
+the quantity's range (no band under 3 seeds; halting.plots_common). Every builder returns a matplotlib Figure or raises
 `NoData` saying what is missing; this module orders them (`iter_figures`), writes the files
 (`make_figures`) and is the `halting figures` command.
 """

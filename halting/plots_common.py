@@ -1,9 +1,9 @@
 """What every paper figure shares: metric and experiment labels, colours, the seed-averaged
-band with its Student-t 95% interval, legends, and `NoData` (a figure with nothing to draw)."""
+band with its Student-t 95% interval (from 3 seeds up, clipped to the quantity's range), legends,
+and `NoData` (a figure with nothing to draw)."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 
 from halting import style
-from halting.runs import Run, group_experiments, t_quantile
+from halting.runs import UNBOUNDED, Run, group_experiments, t_interval
 
 from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
 
 LEVEL = 0.95  # interval level of every band and error bar
+BAND_RULE = "95% CI from 3 seeds"  # caption text of the interval rule (halting.runs.mean_ci)
+ACCURACY_LIMITS = (0.0, 100.0)  # range of an accuracy in %
 MAX_CURVE_POINTS = 400  # training curves are binned to at most this many points per seed
 METRIC_NAMES = {
     "exact_accuracy": "exact accuracy",
@@ -90,14 +92,18 @@ def binned_series(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> tuple[np.n
 
 
 def seed_band(
-    series: Sequence[tuple[np.ndarray, np.ndarray]], max_points: int = MAX_CURVE_POINTS
+    series: Sequence[tuple[np.ndarray, np.ndarray]],
+    max_points: int = MAX_CURVE_POINTS,
+    limits: tuple[float, float] = UNBOUNDED,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean and Student-t interval over seeds of curves logged at (possibly) different steps.
 
     Each seed is linearly interpolated onto a common grid (the union of its steps, or
     `max_points` bins when longer) inside its own range only, so the tail of a longer seed
     is averaged over the seeds that reached it. Returns grid, mean, low, high; the interval
-    is NaN where fewer than two seeds cover the step.
+    (`halting.runs.t_interval`) is clipped to the quantity's range `limits` (an accuracy
+    cannot exceed 100%, a step count lies in [1, M]) and is NaN where fewer than 3 seeds
+    cover the step.
     """
     cleaned = []
     for x, y in series:
@@ -126,25 +132,12 @@ def seed_band(
         several = n > 1
         dev = np.where(np.isfinite(values), values - mean, 0.0)
         sd[several] = np.sqrt((dev[:, several] ** 2).sum(axis=0) / (n[several] - 1))
-    quantiles = {k: t_quantile((1 + LEVEL) / 2, k - 1) for k in np.unique(n) if k > 1}
-    t = np.array([quantiles.get(k, np.nan) for k in n])
-    half = t * sd / np.sqrt(np.maximum(n, 1))
-    return grid, mean, mean - half, mean + half
+    lo, hi = t_interval(mean, sd, n, LEVEL, limits)
+    return grid, mean, lo, hi
 
 
-def plot_band(
-    ax,
-    x,
-    mean,
-    lo,
-    hi,
-    st: dict,
-    marker: bool = False,
-    limits: tuple[float, float] = (-math.inf, math.inf),
-) -> None:
-    """Mean line and its interval band; the band is clipped to the quantity's range `limits`
-    (an accuracy cannot exceed 100%, a step count cannot be negative)."""
-    lo, hi = np.clip(lo, *limits), np.clip(hi, *limits)
+def plot_band(ax, x, mean, lo, hi, st: dict, marker: bool = False) -> None:
+    """Mean line and its interval band (drawn where the interval is finite)."""
     ax.plot(
         x,
         mean,

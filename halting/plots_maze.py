@@ -9,7 +9,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from halting import style
-from halting.plots_common import LEVEL, NoData, experiment_labels, experiment_styles
+from halting.plots_common import (
+    ACCURACY_LIMITS,
+    BAND_RULE,
+    LEVEL,
+    NoData,
+    experiment_labels,
+    experiment_styles,
+)
 from halting.runs import Run, group_experiments, is_maze_hard_30, mean_ci
 
 from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402  (after halting.style)
@@ -110,8 +117,9 @@ def maze_examples(runs: Sequence[Run], experiment: str) -> Figure:
 
 
 def maze_hard_accuracy(runs: Sequence[Run]) -> Figure:
-    """Exact accuracy of each Maze-Hard 30x30 experiment (bars: mean; error bars: 95% CI; dots:
-    seeds) with the HRM and TRM-Att reference lines (TRM paper, Table 4)."""
+    """Exact accuracy of each Maze-Hard 30x30 experiment (bars: mean; error bars: 95% CI from 3
+    seeds up, clipped to [0, 100]; dots: seeds) with the HRM and TRM-Att reference lines (TRM
+    paper, Table 4)."""
     hard = [r for r in runs if is_maze_hard_30(r.meta)]
     if not hard:
         raise NoData("no maze run on 30x30 hard data (maze_size == 30 and 'hard' in dataset)")
@@ -122,10 +130,10 @@ def maze_hard_accuracy(runs: Sequence[Run]) -> Figure:
     ax = axes[0, 0]
     for i, (key, group) in enumerate(groups.items()):
         values = np.array([100.0 * r.metric("exact_accuracy") for r in group])
-        mean, lo, hi = mean_ci(values, LEVEL)
+        mean, lo, hi = mean_ci(values, LEVEL, ACCURACY_LIMITS)
         st = styles[key]
         ax.bar(i, mean, width=0.62, color=st["color"], alpha=0.85, zorder=2)
-        if len(group) > 1 and math.isfinite(lo):
+        if math.isfinite(lo):
             ax.errorbar(
                 i,
                 mean,
@@ -162,7 +170,7 @@ def maze_hard_accuracy(runs: Sequence[Run]) -> Figure:
     ax.set_title("Maze-Hard 30×30")
     key = [
         Patch(facecolor="#BBBBBB", label="mean"),
-        Line2D([], [], color="black", linewidth=0.8, marker="_", markersize=5, label="95% CI"),
+        Line2D([], [], color="black", linewidth=0.8, marker="_", markersize=5, label=BAND_RULE),
         Line2D(
             [],
             [],
@@ -178,5 +186,5 @@ def maze_hard_accuracy(runs: Sequence[Run]) -> Figure:
             [], [], color=style.REFERENCE_COLOUR, linestyle="--", linewidth=0.8, label="published"
         ),
     ]
-    fig.legend(handles=key, loc="outside lower center", ncol=4)
+    fig.legend(handles=key, loc="outside lower center", ncol=2)
     return fig

@@ -12,6 +12,8 @@ import pandas as pd
 
 from halting import style
 from halting.plots_common import (
+    ACCURACY_LIMITS,
+    BAND_RULE,
     STEPS_LABEL,
     NoData,
     binned_series,
@@ -24,7 +26,7 @@ from halting.plots_common import (
     seed_band,
     task_groups,
 )
-from halting.runs import Run, criterion_rank, pareto_front
+from halting.runs import Run, criterion_rank, pareto_front, steps_range
 
 from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
@@ -45,11 +47,11 @@ CRITERION_PANEL_TITLES = {"act": "ACT", "pondernet": "PonderNet", "fixed": "fixe
 # --------------------------------------------------------------------------------------------
 
 
-ACCURACY_LIMITS = (0.0, 100.0)
-STEPS_LIMITS = (0.0, math.inf)
+LOSS_LIMITS = (0.0, math.inf)
+STEPS_LIMITS = None  # a steps panel's range: its experiment's [1, M] (runs.steps_range)
 
 
-def _curve_panels(runs: Sequence[Run]) -> list[tuple[str, str, float, tuple[float, float]]]:
+def _curve_panels(runs: Sequence[Run]) -> list[tuple[str, str, float, tuple | None]]:
     """(column, y label, scale, limits) of the panels: total loss, validation headline, steps."""
     columns = set()
     for r in runs:
@@ -59,7 +61,7 @@ def _curve_panels(runs: Sequence[Run]) -> list[tuple[str, str, float, tuple[floa
     panels = []
     if "train/loss_total" in columns:
         panels.append(
-            ("train/loss_total", "training loss\n(task loss + ponder penalty)", 1.0, STEPS_LIMITS)
+            ("train/loss_total", "training loss\n(task loss + ponder penalty)", 1.0, LOSS_LIMITS)
         )  # cross-entropy plus a positive penalty: >= 0
     for col in (f"val/{headline}", "val/accuracy"):
         if col in columns:
@@ -85,7 +87,7 @@ def _curve_panels(runs: Sequence[Run]) -> list[tuple[str, str, float, tuple[floa
 
 def training_curves(runs: Sequence[Run], task: str) -> Figure:
     """Loss, validation accuracy and mean ponder steps against training step, one line per
-    experiment (mean over seeds, shaded 95% interval)."""
+    experiment (mean over seeds, shaded 95% interval from 3 seeds up)."""
     groups = task_groups(runs, task)
     with_metrics = [r for g in groups.values() for r in g if r.train_metrics is not None]
     if not with_metrics:
@@ -104,9 +106,10 @@ def training_curves(runs: Sequence[Run], task: str) -> Figure:
                 for r in group
                 if r.train_metrics is not None and col in r.train_metrics
             ]
-            x, mean, lo, hi = seed_band(series)
+            in_range = steps_range(group[0].meta) if limits is STEPS_LIMITS else limits
+            x, mean, lo, hi = seed_band(series, limits=in_range)
             if len(x):
-                plot_band(ax, x, mean, lo, hi, styles[key], limits=limits)
+                plot_band(ax, x, mean, lo, hi, styles[key])
                 drawn = True
         if drawn:
             handles.append(legend_handle(styles[key]))
@@ -115,7 +118,7 @@ def training_curves(runs: Sequence[Run], task: str) -> Figure:
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useMathText=True)
-    fig.suptitle(f"{style.task_name(task)}: training curves (mean over n seeds, 95% CI)")
+    fig.suptitle(f"{style.task_name(task)}: training curves (mean over n seeds, {BAND_RULE})")
     bottom_legend(fig, handles, names)
     return fig
 
@@ -142,7 +145,7 @@ def _difficulty_bins(values: np.ndarray) -> np.ndarray | None:
 
 def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
     """Mean ponder steps (learned halting) against example difficulty, one line per experiment:
-    per-seed means, then the mean over seeds with a 95% interval."""
+    per-seed means, then the mean over seeds with a 95% interval from 3 seeds up."""
     groups = task_groups(runs, task)
     rows = {key: [(r, _learned_rows(r)) for r in g] for key, g in groups.items()}
     rows = {k: [(r, d) for r, d in v if d is not None] for k, v in rows.items()}
@@ -164,8 +167,9 @@ def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
             if edges is not None:
                 x, y = binned_series(x, y, edges)
             series.append((x, y))
-        x, mean, lo, hi = seed_band(series)  # averages repeated x per seed
-        plot_band(ax, x, mean, lo, hi, styles[key], marker=True, limits=STEPS_LIMITS)
+        steps_limits = steps_range(pairs[0][0].meta)
+        x, mean, lo, hi = seed_band(series, limits=steps_limits)  # averages repeated x per seed
+        plot_band(ax, x, mean, lo, hi, styles[key], marker=True)
         handles.append(legend_handle(styles[key], marker=True))
         names.append(f"{labels[key]} (n={len(pairs)})")
     xlabel = DIFFICULTY_LABELS.get(task, "difficulty")
@@ -173,7 +177,9 @@ def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
         xlabel += f", {len(edges) - 1} bins"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{STEPS_LABEL} (learned halting)")
-    ax.set_title(f"{style.task_name(task)}: ponder steps vs difficulty")
+    ax.set_title(
+        f"{style.task_name(task)}: ponder steps vs difficulty\n(mean over seeds, {BAND_RULE})"
+    )
     bottom_legend(fig, handles, names, max_cols=1)
     return fig
 

@@ -1,7 +1,9 @@
 """`results/summary.{pdf,csv,tex}`: the run table of every experiment, then every figure.
 
 One row per (task, experiment): model, criterion, penalty weight, number of seeds, the task's
-headline test metric under learned halting as mean +- sd over seeds, mean ponder steps, mean
+headline test metric under learned halting as the mean over seeds with its 95% interval (from 3
+seeds up, clipped to [0, 100]%; under 3 seeds the seeds' values instead), mean ponder steps,
+Spearman's rho between ponder steps and difficulty (same rule, clipped to [-1, 1]), mean
 training time per seed, code version and data manifest hash. The PDF opens with that table
 (`ROWS_PER_PAGE` rows a page) and continues with the figures of `halting.figures`, one a page.
 """
@@ -22,7 +24,13 @@ from halting.figures import iter_figures
 from halting.io import atomic_path, atomic_write_text
 from halting.plots_common import metric_name
 from halting.runlog import unfinished_runs
-from halting.runs import add_run_arguments, experiment_table, load_runs, run_on_results
+from halting.runs import (
+    MIN_SEEDS_FOR_INTERVAL,
+    add_run_arguments,
+    experiment_table,
+    load_runs,
+    run_on_results,
+)
 
 import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
@@ -41,13 +49,18 @@ COLUMNS = (  # (key of format_table's rows, header of the PDF table, header of t
     ("penalty", "τ / β / K", r"$\tau$ / $\beta$ / $K$"),
     ("seeds", "seeds", "Seeds"),
     ("metric", "headline metric", "Metric"),
-    ("value", "mean ± sd (%)", r"Mean $\pm$ sd (\%)"),
+    ("value", "mean (%) [95% CI]", r"Mean (\%) [95\% CI]"),
     ("steps", "mean steps", "Steps"),
+    ("rho", "ρ steps~difficulty", r"$\rho$"),
     ("time", "train time / seed", "Time"),
     ("code", "code version", "Code"),
     ("data", "data manifest", "Data"),
 )
-NUMERIC = {"seeds", "value", "steps", "time"}  # right-aligned columns
+NUMERIC = {"seeds", "value", "steps", "rho", "time"}  # right-aligned columns
+INTERVAL_RULE = (
+    f"[95% Student-t interval over seeds, clipped to the metric's range] from "
+    f"{MIN_SEEDS_FOR_INTERVAL} seeds up; (each seed's value) with fewer seeds"
+)
 
 
 def table_pages(n_rows: int) -> int:
@@ -71,17 +84,32 @@ def _short(text: str | None, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def format_estimate(
+    mean: float, low: float, high: float, seed_values: str, scale: float = 1.0, digits: int = 2
+) -> str:
+    """A mean over seeds with what backs it: "88.3 [80.1, 96.5]" (its interval, from
+    MIN_SEEDS_FOR_INTERVAL seeds up), "88.3 (95.6, 80.9)" (fewer seeds: each seed's value, in
+    seed order), "88.3" (one seed), "–" (no finite value). Values times `scale`."""
+    if not math.isfinite(mean):
+        return "–"
+    text = f"{scale * mean:.{digits}f}"
+    if math.isfinite(low) and math.isfinite(high):
+        return f"{text} [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+    values = [float(v) for v in str(seed_values).split()]
+    if len(values) > 1:
+        shown = (f"{scale * v:.{digits}f}" if math.isfinite(v) else "–" for v in values)
+        return f"{text} ({', '.join(shown)})"
+    return text
+
+
 def format_table(table: pd.DataFrame) -> list[dict[str, str]]:
     """Display strings of `experiment_table` rows (accuracies in %)."""
     rows = []
     for r in table.itertuples(index=False):
-        mean, sd = 100 * r.headline_mean, 100 * r.headline_sd
-        if not math.isfinite(mean):
-            value = "–"
-        elif math.isfinite(sd):
-            value = f"{mean:.1f} ± {sd:.1f}"
-        else:
-            value = f"{mean:.1f}"
+        value = format_estimate(
+            r.headline_mean, r.headline_ci_low, r.headline_ci_high, r.headline_seed_values, 100, 1
+        )
+        rho = format_estimate(r.rho_mean, r.rho_ci_low, r.rho_ci_high, r.rho_seed_values)
         rows.append(
             {
                 "task": style.task_name(r.task),
@@ -93,6 +121,7 @@ def format_table(table: pd.DataFrame) -> list[dict[str, str]]:
                 "metric": metric_name(r.headline),
                 "value": value,
                 "steps": f"{r.steps_mean:.2f}" if math.isfinite(r.steps_mean) else "–",
+                "rho": rho,
                 "time": format_seconds(r.train_seconds_mean),
                 "code": _short(r.code_version, 18),
                 "data": _short(r.data_manifest, 11),
@@ -117,11 +146,11 @@ def _table(ax, rows: list[dict[str, str]]) -> Table:
         for r, row in enumerate(rows, start=1):
             table.add_cell(r, c, width=0.1, height=height, text=row[key], loc=loc)
     for (r, _), cell in table.get_celld().items():
-        cell.PAD = 0.12  # fraction of the cell width kept free on each side
+        cell.PAD = 0.08  # fraction of the cell width kept free on each side
         cell.visible_edges = "B" if r in (0, len(rows)) else ""
         cell.set_linewidth(0.6 if r in (0, len(rows)) else 0.3)
     table.auto_set_font_size(False)
-    table.set_fontsize(7.5)
+    table.set_fontsize(7)
     table.auto_set_column_width(list(range(len(COLUMNS))))
     return table
 
@@ -150,11 +179,15 @@ def table_figures(rows: list[dict[str, str]], n_runs: int) -> list:
             ax.text(0.5, 0.5, "no runs", ha="center", va="center", fontsize=12)
         fig.text(
             0.03,
-            0.05,
+            0.015,
             "Headline metric on the evaluation set with learned halting (maze: exact accuracy; "
-            "parity: accuracy; addition: sequence accuracy), mean ± sample sd over seeds.\n"
+            "parity: accuracy; addition: sequence accuracy), mean over seeds in %:\n"
+            f"{INTERVAL_RULE}.\n"
             "Mean steps: ponder steps per example (mean over its halting units), averaged over "
             "examples and seeds. Train time: mean wall-clock training time per seed.\n"
+            "ρ: Spearman rank correlation between an example's ponder steps and its difficulty "
+            "(parity: non-zero bits; addition: digits; maze: shortest path length) in each run,\n"
+            "then its mean over seeds with the same rule (range [-1, 1]). "
             "τ: ACT time penalty, β: PonderNet KL weight, K: fixed depth.",
             fontsize=7.5,
             va="bottom",
@@ -187,6 +220,7 @@ def tex_escape(text: str) -> str:
     out = "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
     for uni, tex in (
         ("±", r"$\pm$"),
+        ("ρ", r"$\rho$"),
         ("τ", r"$\tau$"),
         ("β", r"$\beta$"),
         ("–", "--"),
@@ -215,6 +249,7 @@ def to_latex(rows: list[dict[str, str]]) -> str:
     spec = "".join("r" if key in NUMERIC else "l" for key, _, _ in COLUMNS)
     lines = [
         "% halting run table: \\input{summary.tex} inside a table float; needs booktabs.",
+        f"% Mean over seeds; {INTERVAL_RULE}.",
         f"\\begin{{tabular}}{{{spec}}}",
         "\\toprule",
         " & ".join(tex for _, _, tex in COLUMNS) + " \\\\",

@@ -3,7 +3,8 @@
 A run is one folder `results/<task>/<experiment>/seed<k>/` (docs/interfaces.md, "Result
 folders"): `run.json`, `eval.json`, `train_metrics.csv`, `per_example.parquet`, and for the maze
 `examples.npz`. Runs with the same (task, experiment) are seeds of one experiment and aggregate:
-mean and a Student-t 95% interval over seeds. No torch here: pandas and numpy only.
+mean over seeds and, from 3 seeds up, a Student-t 95% interval clipped to the metric's range.
+No torch here: pandas, numpy and scipy only.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from halting.config import CRITERIA, HEADLINE
+from halting.config import CRITERIA, HEADLINE, max_ponder_of
 from halting.config import TASKS as TASK_ORDER  # display orders: the config's
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
 EVAL_MODES = ("learned", "max_steps")
@@ -38,73 +40,39 @@ class RunFormatError(ValueError):
 # --------------------------------------------------------------------------------------------
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz evaluation)."""
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))  # even step
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))  # odd step
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` degrees of freedom: 1 - I_{df/(df+t^2)}(df/2, 1/2)/2."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
+MIN_SEEDS_FOR_INTERVAL = 3  # fewer seeds: no interval; the seeds' values are shown instead
+FRACTION = (0.0, 1.0)  # range of accuracies, exact accuracy, path F1 and rates
+RHO = (-1.0, 1.0)  # range of a rank correlation
+UNBOUNDED = (-math.inf, math.inf)
 
 
 def t_quantile(q: float, df: float) -> float:
-    """The q-quantile of Student's t (bisection on `t_cdf`; exact to ~1e-10)."""
+    """The q-quantile of Student's t with `df` degrees of freedom (scipy.stats.t.ppf)."""
     if not 0.0 < q < 1.0:
         raise ValueError(f"quantile level must be in (0, 1), got {q}")
     if df <= 0:
         raise ValueError(f"degrees of freedom must be positive, got {df}")
-    if q < 0.5:
-        return -t_quantile(1.0 - q, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < q:
-        hi *= 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < q:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-12 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+    return float(stats.t.ppf(q, df))
+
+
+def steps_range(meta: dict[str, Any]) -> tuple[float, float]:
+    """[1, M] for ponder steps: N >= 1, and M from run.json's config (infinite when unknown)."""
+    m = max_ponder_of(meta.get("model_type"), meta.get("config") or {})
+    return (1.0, math.inf if m is None else float(m))
+
+
+def t_interval(
+    mean: Any, sd: Any, n: Any, level: float = 0.95, limits: tuple[float, float] = UNBOUNDED
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) = mean +- t_{(1+level)/2, n-1} * sd / sqrt(n), clipped to the quantity's
+    range `limits`; NaN where n < MIN_SEEDS_FOR_INTERVAL (elementwise over arrays)."""
+    mean, sd, n = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (mean, sd, n)))
+    shown = n >= MIN_SEEDS_FOR_INTERVAL
+    t = np.full(n.shape, np.nan)
+    for k in np.unique(n[shown]):
+        t[n == k] = t_quantile((1.0 + level) / 2.0, k - 1)
+    half = np.where(shown, t * sd / np.sqrt(np.maximum(n, 1.0)), np.nan)
+    return np.clip(mean - half, *limits), np.clip(mean + half, *limits)
 
 
 def finite_values(values: Iterable[float]) -> np.ndarray:
@@ -113,20 +81,40 @@ def finite_values(values: Iterable[float]) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): the Student-t interval mean +- t_{(1+level)/2, n-1} * sd / sqrt(n).
-
-    NaNs are dropped; with one value the interval collapses to the mean (no band is drawn);
-    with none all three are NaN.
-    """
+def mean_ci(
+    values: Iterable[float], level: float = 0.95, limits: tuple[float, float] = UNBOUNDED
+) -> tuple[float, float, float]:
+    """(mean, low, high) of `values` over seeds, with the Student-t interval of `t_interval`
+    (clipped to `limits`). NaNs are dropped; under MIN_SEEDS_FOR_INTERVAL values low and high
+    are NaN (two seeds give t_{0.975,1} = 12.7: an interval wider than any metric's range)."""
     x = finite_values(values)
     if x.size == 0:
         return (math.nan, math.nan, math.nan)
     mean = float(x.mean())
-    if x.size == 1:
-        return (mean, mean, mean)
-    half = t_quantile((1.0 + level) / 2.0, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
-    return (mean, mean - half, mean + half)
+    sd = float(x.std(ddof=1)) if x.size > 1 else math.nan
+    lo, hi = t_interval(mean, sd, x.size, level, limits)
+    return (mean, float(lo), float(hi))
+
+
+def seed_values(values: Iterable[float]) -> str:
+    """The seeds' values as one space-separated string ("0.956 0.809"; NaN as "nan")."""
+    return " ".join(f"{float(v):.6g}" for v in values)
+
+
+def difficulty_rho(per_example: pd.DataFrame | None) -> float:
+    """Spearman's rank correlation rho between each example's ponder steps (`steps_mean`) and
+    its `difficulty`, over the rows of mode "learned" (scipy.stats.spearmanr; ties get mean
+    ranks). NaN when undefined: no table, fewer than 2 finite pairs, or a constant column."""
+    if per_example is None:
+        return math.nan
+    rows = per_example[per_example["mode"] == "learned"]
+    steps = rows["steps_mean"].to_numpy(float)
+    difficulty = rows["difficulty"].to_numpy(float)
+    ok = np.isfinite(steps) & np.isfinite(difficulty)
+    steps, difficulty = steps[ok], difficulty[ok]
+    if steps.size < 2 or np.ptp(steps) == 0 or np.ptp(difficulty) == 0:
+        return math.nan
+    return float(stats.spearmanr(steps, difficulty).statistic)
 
 
 def pareto_front(cost: Sequence[float], score: Sequence[float]) -> np.ndarray:
@@ -444,10 +432,12 @@ def _joined(values: Iterable[Any]) -> str | None:
 
 
 def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
-    """One row per (task, experiment): seeds, penalty text, headline mean/sd/CI, mean steps,
-    training time.
+    """One row per (task, experiment): seeds, penalty text, headline mean/sd/interval/seed
+    values, mean steps, rho(steps, difficulty) mean/interval/seed values, training time.
 
-    `code_version` and `data_manifest` join the distinct values of the seeds with "+", so a
+    Intervals follow `mean_ci`: NaN under MIN_SEEDS_FOR_INTERVAL seeds (the `*_seed_values`
+    columns list each seed's value, in seed order), clipped to [0, 1] for the headline and to
+    [-1, 1] for rho. `code_version` and `data_manifest` join the distinct values of the seeds with "+", so a
     mix of versions is visible rather than hidden.
     """
     from halting.style import label_for, penalty_text
@@ -456,7 +446,9 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
     for (task, experiment), group in group_experiments(runs).items():
         m = group[0].meta
         head = finite_values(r.headline_value for r in group)
-        mean, lo, hi = mean_ci(head, level)
+        mean, lo, hi = mean_ci(head, level, FRACTION)
+        rhos = [difficulty_rho(r.per_example) for r in group]
+        rho_mean, rho_lo, rho_hi = mean_ci(rhos, level, RHO)
         steps = finite_values(r.steps_mean for r in group)
         seconds = [r.meta["train_seconds"] for r in group if r.meta["train_seconds"] is not None]
         rows.append(
@@ -477,7 +469,12 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
                 "headline_sd": float(head.std(ddof=1)) if head.size > 1 else math.nan,
                 "headline_ci_low": lo,
                 "headline_ci_high": hi,
+                "headline_seed_values": seed_values(r.headline_value for r in group),
                 "steps_mean": float(steps.mean()) if steps.size else math.nan,
+                "rho_mean": rho_mean,
+                "rho_ci_low": rho_lo,
+                "rho_ci_high": rho_hi,
+                "rho_seed_values": seed_values(rhos),
                 "train_seconds_mean": float(np.mean(seconds)) if seconds else math.nan,
                 "code_version": _joined(r.meta["code_version"] for r in group),
                 "data_manifest": _joined(manifest_hash(r.meta["data_manifest"]) for r in group),

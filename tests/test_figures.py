@@ -34,7 +34,8 @@ from halting.runs import (  # noqa: E402
     load_runs,
     mean_ci,
     pareto_front,
-    t_cdf,
+    steps_range,
+    t_interval,
     t_quantile,
 )
 
@@ -90,20 +91,45 @@ def test_t_quantile_matches_tables(q, df, expected):
     assert t_quantile(q, df) == pytest.approx(expected, abs=2e-6)
 
 
-@pytest.mark.parametrize("t", [-7.0, -1.3, 0.0, 0.4, 2.5, 30.0])
-def test_t_cdf_closed_forms(t):
-    assert t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)  # Cauchy
-    assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
+def test_t_quantile_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="quantile level"):
+        t_quantile(1.0, 3)
+    with pytest.raises(ValueError, match="degrees of freedom"):
+        t_quantile(0.975, 0)
 
 
 def test_mean_ci_hand_computed():
     mean, lo, hi = mean_ci([1.0, 2.0, 3.0, 4.0, float("nan")])
     half = 3.1824463 * math.sqrt(5 / 3) / 2  # t_{0.975,3} * sd / sqrt(4)
     assert (mean, lo, hi) == pytest.approx((2.5, 2.5 - half, 2.5 + half), abs=1e-6)
-    assert mean_ci([0.7]) == (0.7, 0.7, 0.7)
     assert all(math.isnan(v) for v in mean_ci([]))
     m90 = mean_ci([1.0, 2.0, 3.0, 4.0], level=0.9)
     assert m90[2] - m90[0] == pytest.approx(2.3533634 * math.sqrt(5 / 3) / 2, abs=1e-6)
+
+
+@pytest.mark.parametrize("values", [[0.7], [0.956, 0.809], [0.956, float("nan"), 0.809]])
+def test_mean_ci_needs_three_seeds(values):
+    mean, lo, hi = mean_ci(values, limits=(0.0, 1.0))
+    assert mean == pytest.approx(np.nanmean(values))
+    assert math.isnan(lo) and math.isnan(hi)  # two seeds: t_{0.975,1} = 12.7, no interval
+
+
+def test_mean_ci_is_clipped_to_the_metric_range():
+    values = [0.99, 1.0, 0.97]  # sd 0.015275; t_{0.975,2} = 4.3026527
+    half = 4.3026527 * np.std(values, ddof=1) / math.sqrt(3)
+    mean, lo, hi = mean_ci(values, limits=(0.0, 1.0))
+    assert mean + half == pytest.approx(1.0246, abs=1e-4)  # what the t interval reaches
+    assert (mean, lo, hi) == pytest.approx((np.mean(values), np.mean(values) - half, 1.0))
+    assert mean_ci(values)[2] == pytest.approx(mean + half)  # unbounded: not clipped
+    low, high = t_interval([0.5, -0.9], [0.1, 0.3], [3, 3], limits=(-1.0, 1.0))
+    assert high[0] == pytest.approx(0.5 + 4.3026527 * 0.1 / math.sqrt(3)) and low[1] == -1.0
+
+
+def test_steps_range_is_one_to_m():
+    assert steps_range({"model_type": "act_rnn", "config": {"time_limit": 16}}) == (1.0, 16.0)
+    ut = {"model_type": "universal_transformer", "config": {"ut_max_hops": 6}}
+    assert steps_range(ut) == (1.0, 6.0)
+    assert steps_range({"model_type": "act_rnn", "config": None}) == (1.0, math.inf)
 
 
 def test_pareto_front_hand_made_points():
@@ -120,12 +146,18 @@ def test_pareto_front_hand_made_points():
 def test_seed_band_aligns_seeds_and_covers_tails():
     a = (np.array([0, 10, 20, 30]), np.array([1.0, 2.0, 3.0, 4.0]))
     b = (np.array([0, 10, 20]), np.array([3.0, 4.0, 5.0]))
-    grid, mean, lo, hi = plots_common.seed_band([a, b])
+    b2 = (np.array([0, 10, 20, 30]), np.array([2.0, 3.0, 4.0, 5.0]))
+    grid, mean, lo, hi = plots_common.seed_band([a, b, b2])
     assert grid.tolist() == [0, 10, 20, 30]
-    assert mean.tolist() == pytest.approx([2.0, 3.0, 4.0, 4.0])
-    m, l, h = mean_ci([1.0, 3.0])
+    assert mean.tolist() == pytest.approx([2.0, 3.0, 4.0, 4.5])
+    m, l, h = mean_ci([1.0, 3.0, 2.0])
     assert (lo[0], hi[0]) == pytest.approx((l, h))
-    assert math.isnan(lo[3]) and math.isnan(hi[3])  # only seed a reached step 30
+    assert math.isnan(lo[3]) and math.isnan(hi[3])  # only seeds a and b2 reached step 30
+    _, _, lo2, hi2 = plots_common.seed_band([a, b])  # two seeds: the mean line, no band
+    assert np.isnan(lo2).all() and np.isnan(hi2).all()
+    _, _, lo3, hi3 = plots_common.seed_band([a, b, b2], limits=(1.0, 5.5))
+    assert (l, h) == pytest.approx((2 - 2.4841377, 2 + 2.4841377))  # t_{0.975,2} * 1 / sqrt(3)
+    assert lo3[0] == 1.0 and hi3[0] == pytest.approx(h) and hi3[2] == 5.5  # clipped to range
     # a seed logged at other steps is interpolated onto the union of steps
     c = (np.array([5, 15, 25]), np.array([2.0, 2.0, 2.0]))
     grid, mean, _, _ = plots_common.seed_band([a, c])
@@ -241,20 +273,35 @@ def test_legends_name_every_experiment(runs):
     ]
 
 
-def test_one_seed_draws_lines_without_bands(tmp_path):
+def test_bands_need_three_seeds(tmp_path):
     import matplotlib.pyplot as plt
     from matplotlib.collections import PolyCollection
 
-    write_results(tmp_path, tasks=("parity",), seeds=(0,))
-    one = load_runs(tmp_path)
-    write_results(tmp_path / "two", tasks=("parity",), seeds=(0, 1))
-    two = load_runs(tmp_path / "two")
     with style.context():
-        for runs_, bands in ((one, False), (two, True)):
-            fig = figures.training_curves(runs_, "parity")
+        for seeds, bands in (((0,), False), ((0, 1), False), ((0, 1, 2), True)):
+            root = tmp_path / f"n{len(seeds)}"
+            write_results(root, tasks=("parity",), seeds=seeds)
+            fig = figures.training_curves(load_runs(root), "parity")
             has_band = any(isinstance(c, PolyCollection) for ax in fig.axes for c in ax.collections)
+            assert "95% CI from 3 seeds" in fig._suptitle.get_text()  # the rule, in the caption
             plt.close(fig)
-            assert has_band == bands
+            assert has_band == bands, seeds
+
+
+def test_maze_hard_error_bars_need_three_seeds(tmp_path):
+    import matplotlib.pyplot as plt
+
+    texts = {}
+    with style.context():
+        for seeds in ((0, 1), (0, 1, 2)):
+            root = tmp_path / f"n{len(seeds)}"
+            write_results(root, tasks=("maze",), seeds=seeds)
+            fig = figures.maze_hard_accuracy(load_runs(root))
+            caps = [c for c in fig.axes[0].containers if type(c).__name__ == "ErrorbarContainer"]
+            texts[len(seeds)] = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+            plt.close(fig)
+            assert len(caps) == (0 if len(seeds) < 3 else 3)
+    assert "95% CI from 3 seeds" in texts[2]
 
 
 def test_figures_without_data_are_skipped_with_a_reason(tmp_path, caplog):
