@@ -176,15 +176,23 @@ class TerminalProgress(pl.Callback):
         return "  ".join(parts)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        now = time.monotonic()
-        if now - self.drawn >= self.every_s or trainer.global_step == trainer.max_steps:
+        now, last = time.monotonic(), trainer.global_step == trainer.max_steps
+        if now - self.drawn >= self.every_s or last:
             self.drawn = now
             self.stream.write("\r" + self.line(trainer, now).ljust(79) + "\x1b[K")
+            if last:
+                self._end_line()
+            else:
+                self.stream.flush()
+
+    def _end_line(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
             self.stream.flush()
+            self.drawn = 0.0
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        self._end_line()
 
 
 class StopSignals(pl.Callback):
