@@ -225,7 +225,8 @@ def test_raising_max_steps_continues_the_checkpoint_and_reruns_only_what_depends
     assert re.search(r"resumed from \S+ at step 300", log) and "complete at step 400" in log
     ref = copy_workflow(tmp_path / "ref", tiny=longer)
     snakemake(ref, f"{LONG_RUN}/final.ckpt", *TINY)
-    got, want = final_state(wf / LONG_RUN / "final.ckpt"), final_state(ref / LONG_RUN / "final.ckpt")
+    got = final_state(wf / LONG_RUN / "final.ckpt")
+    want = final_state(ref / LONG_RUN / "final.ckpt")
     assert got["global_step"] == want["global_step"] == 400
     for key, tensor in want["state_dict"].items():
         assert torch.equal(got["state_dict"][key], tensor), key

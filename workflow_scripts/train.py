@@ -23,8 +23,10 @@ print(f"checkpoint folder {params.checkpoint_dir}", flush=True)
 try:
     train(config, run_dir=params.checkpoint_dir, resume="auto", accelerator=opts["accelerator"],
           time_budget_min=time_budget_min(snakemake.resources),
-          log_every_n_steps=opts["log_every_n_steps"], save_every_n_steps=opts["save_every_n_steps"],
-          save_every_n_epochs=opts["save_every_n_epochs"], keep_checkpoints=opts["keep_checkpoints"],
+          log_every_n_steps=opts["log_every_n_steps"],
+          save_every_n_steps=opts["save_every_n_steps"],
+          save_every_n_epochs=opts["save_every_n_epochs"],
+          keep_checkpoints=opts["keep_checkpoints"],
           save_last_every_min=opts["save_last_every_min"])
 except TrainingPaused as pause:
     print(f"{pause}; exit {PAUSED_EXIT} so that Snakemake's retries resume it", flush=True)
