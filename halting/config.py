@@ -51,6 +51,7 @@ class ExperimentConfig:
     # addition (Graves 3.3)
     sequence_length: int = 5  # addition: numbers in a sequence (input steps)
     max_digits: int = 5  # addition: most decimal digits of each number
+    addition_distribution: str = "fixed"  # addition: fixed | graves (1..T numbers, 0-9 digits)
     val_size: int = 1000  # toy tasks: size of the fixed validation set
     # --- backbone ---------------------------------------------------------------------------
     hidden_size: int = 512  # state size H of the RNN cell / of the UT's residual stream
@@ -101,6 +102,7 @@ class ExperimentConfig:
         _check_choice("ut_act_update", self.ut_act_update, ("weighted", "interpolate"))
         _check_choice("pondernet_eval", self.pondernet_eval, ("sample", "median"))
         _check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
+        _check_choice("addition_distribution", self.addition_distribution, ("fixed", "graves"))
         for name in ("bits", "sequence_length", "max_digits", "hidden_size", "time_limit",
                      "ut_embedding_size", "ut_heads", "ut_max_hops", "batch_size", "val_size"):
             if getattr(self, name) < 1:
@@ -152,6 +154,7 @@ _APPLIES: dict[str, Any] = {
     "parity_extrapolate": lambda c: c.task == "parity",
     "sequence_length": lambda c: c.task == "addition",
     "max_digits": lambda c: c.task == "addition",
+    "addition_distribution": lambda c: c.task == "addition",
     "val_size": lambda c: c.task != "maze",
     "time_limit": lambda c: c.model_type == "act_rnn",
     "rnn_cell_type": lambda c: c.model_type == "act_rnn",

@@ -33,7 +33,7 @@ per_example.parquet has, for PonderNet, `expected_steps` and `kl` (KL(p || geome
 per example, each the mean over the example's halting units.
 
 Difficulty (per_example.parquet): maze, the shortest S->G path in moves; parity, the number of
-non-zero bits; addition, the mean number of digits per input number (total digits / T).
+non-zero bits; addition, the mean number of digits per input number (total digits / numbers).
 
 Data: the maze split from the dataset folder; for the toy tasks exactly the fixed validation set
 training validated on (`split="test"`), or the first training batches (`split="train"`).
@@ -149,7 +149,8 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
     if c.task == "parity":
         difficulty = data["k"].astype(np.int64)
     else:
-        difficulty = data["digits"].mean(axis=1).astype(np.float64)  # total digits / T
+        numbers = (data["digits"] > 0).sum(axis=1)  # (N,) T, or fewer under "graves"
+        difficulty = data["digits"].sum(axis=1) / np.maximum(numbers, 1)  # digits per number
     return {**data, "example_id": np.arange(n, dtype=np.int64), "difficulty": difficulty}
 
 
@@ -280,7 +281,8 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
             for mode, forward_mode in MODES.items():
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
                 if out is None or criterion != "fixed":
-                    out = model(metrics.model_input(task, batch), mode=forward_mode)
+                    out = model(metrics.model_input(task, batch),
+                                mask=metrics.model_mask(task, batch), mode=forward_mode)
                     rec = {**task_records(task, out.logits, batch),
                            **unit_steps(out, limit, lambda_p)}
                 penalty[mode] += float(out.ponder_cost) * size

@@ -23,6 +23,12 @@ def model_input(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     return batch["inputs"] if task == "maze" else batch["x"]
 
 
+def model_mask(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The units a model ponders for (B, T): addition's `present` input steps (False on the
+    padding of a shorter sequence: no steps, no cost); None (all units) for the other tasks."""
+    return batch.get("present") if task == "addition" else None
+
+
 # --- maze ------------------------------------------------------------------------------------
 
 def maze_metrics(pred: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

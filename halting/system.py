@@ -26,7 +26,7 @@ from torch import Tensor
 from halting import metrics
 from halting.config import ExperimentConfig, make_config
 from halting.criteria import HaltingOutput
-from halting.metrics import model_input
+from halting.metrics import model_input, model_mask
 from halting.models import build_model
 
 
@@ -118,7 +118,8 @@ class HaltingSystem(pl.LightningModule):
 
     def forward(self, batch: dict[str, Tensor], mode: str | None = None,
                 record_steps: bool = False) -> HaltingOutput:
-        return self.model(model_input(self.cfg.task, batch), mode=mode, record_steps=record_steps)
+        return self.model(model_input(self.cfg.task, batch), mask=model_mask(self.cfg.task, batch),
+                          mode=mode, record_steps=record_steps)
 
     def _losses(self, batch: dict[str, Tensor], out: HaltingOutput) -> dict[str, Tensor]:
         tau = tau_at(self.cfg, self.global_step)

@@ -341,7 +341,8 @@ def addition_by_difficulty(model, config: dict, size: int = 256, seed: int = 0,
     """Per input step t >= 2 of `size` random sequences, grouped by the digits of the number
     added at t: share of steps whose sum is right in every place, and mean ponder steps there."""
     batch = toy.addition_batch(seed, 0, size, int(config["sequence_length"]),
-                               int(config["max_digits"]))
+                               int(config["max_digits"]),
+                               config.get("addition_distribution", "fixed"))
     out = forward(model, torch.from_numpy(batch["x"]), mode, seed)
     right = (out.logits.argmax(-1).cpu().numpy() == batch["y"]).all(-1)  # (B, T)
     steps = out.steps.cpu().numpy()  # (B, T): one unit per input step for both backbones

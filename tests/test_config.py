@@ -54,7 +54,7 @@ def test_digest_is_the_canonical_hash_and_diff_names_keys():
 
 
 CHOICE_FIELDS = {"task", "model_type", "halting", "parity_layout", "rnn_cell_type", "rnn_encoder",
-                 "ut_act_update", "pondernet_eval", "lr_schedule"}
+                 "ut_act_update", "pondernet_eval", "lr_schedule", "addition_distribution"}
 
 
 def test_every_field_has_a_comment_and_the_choices_are_those_validated():

@@ -543,3 +543,33 @@ def test_pondernet_expected_steps_and_kl_do_not_depend_on_the_batch(tmp_path, mo
         assert rows["kl"].mean() == pytest.approx(reports[128][mode]["penalty"], rel=1e-5)
         assert rows["expected_steps"].mean() == pytest.approx(
             reports[128][mode]["expected_steps_mean"], rel=1e-6)
+
+
+def test_graves_addition_trains_and_evaluates_only_the_numbers_present(tmp_path):
+    """Training and evaluation hand the model addition's `present` mask: padding takes no
+    steps in per_example.parquet, and the difficulty is digits per number present."""
+    from halting.models import build_model
+    from halting.system import HaltingSystem
+    from halting.train import train
+
+    config = make_config({"task": "addition", "addition_distribution": "graves",
+                          "sequence_length": 4, "max_digits": 2, "hidden_size": 8,
+                          "time_limit": 4, "batch_size": 8, "max_steps": 3, "val_size": 40})
+    train(config, run_dir=tmp_path, progress_bar=False)
+    system = HaltingSystem(config.to_dict(), {"places": 3}, "test")
+    drawn = toy.addition_batch(0, 0, 16, 4, 2, "graves")
+    batch = {k: torch.from_numpy(v) for k, v in drawn.items()}
+    out = system(batch, mode="eval")
+    assert out.steps[~batch["present"]].eq(0).all() and out.steps[batch["present"]].ge(1).all()
+
+    model = build_model(config, {"places": 3}).eval()
+    data = ev.load_eval_data(config, {"places": 3})
+    result = ev.evaluate_model(model, config, data, batch_size=16)
+    learned = result.per_example[result.per_example["mode"] == "learned"].set_index("example_id")
+    lengths = data["present"].sum(1)
+    assert set(lengths.tolist()) == {1, 2, 3, 4}
+    for i in [int(np.argmax(lengths == k)) for k in (1, 3)]:
+        with torch.no_grad():
+            alone = model(torch.from_numpy(data["x"][i:i + 1, :lengths[i]]), mode="eval")
+        assert learned.loc[i, "steps_mean"] == pytest.approx(float(alone.steps.float().mean()))
+        assert learned.loc[i, "difficulty"] == data["digits"][i, :lengths[i]].mean()

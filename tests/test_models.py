@@ -180,3 +180,33 @@ def test_ponder_loop_keeps_only_the_states_finish_reads(criterion, mode, kept):
             break
     assert n == 4 and len(loop.states) == kept and loop.states[-1][0, 0] == 4
     assert loop.finish()["state"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("backbone", ["act_rnn", "universal_transformer"])
+def test_addition_padding_takes_no_steps_and_no_cost(backbone):
+    """A 2-number sequence padded to T = 4 (Graves' distribution) ponders and pays as the same
+    2 numbers alone: padding comes last, the RNN and the causal UT never read it."""
+    import numpy as np
+
+    from halting.data.toy import addition_batch
+
+    torch.manual_seed(0)
+    if backbone == "act_rnn":
+        model = rnn("addition", sequence_length=4, max_digits=2, time_limit=5)
+    else:
+        cfg = make_config(dict(task="addition", model_type="universal_transformer", ut_act=True,
+                               hidden_size=16, ut_max_hops=4, sequence_length=4, max_digits=2,
+                               max_steps=1, **UT_SMALL))
+        model = build_model(cfg, {"places": 3})
+    model.eval()
+    batch = addition_batch(0, 0, 64, 4, 2, distribution="graves")
+    b = int(np.argmax(batch["present"].sum(1) == 2))  # an example of 2 numbers
+    x = torch.from_numpy(batch["x"][b:b + 1])
+    present = torch.from_numpy(batch["present"][b:b + 1])
+    with torch.no_grad():
+        padded = model(x, mask=present, mode="eval")
+        alone = model(x[:, :2], mode="eval")
+    assert padded.steps[0, 2:].eq(0).all() and padded.steps[0, :2].ge(1).all()
+    torch.testing.assert_close(padded.steps[:, :2], alone.steps)
+    torch.testing.assert_close(padded.ponder_cost, alone.ponder_cost)  # padding pays nothing
+    torch.testing.assert_close(padded.logits[:, :2], alone.logits)

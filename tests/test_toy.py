@@ -209,3 +209,44 @@ def test_toy_streams_bind_the_config():
     with pytest.raises(ValueError, match="'maze'"):
         toy_streams(make_config({"task": "maze", "data_dir": "x", "max_steps": None,
                                 "max_epochs": 1}))
+
+
+# --- Graves' distribution: 1..T numbers, every digit uniform (leading zeros allowed) ------------
+
+def test_graves_addition_pads_short_sequences_and_allows_leading_zeros():
+    T, D = 5, 3
+    batch = addition_batch(1, 3, 2000, T, D, distribution="graves")
+    present, places = batch["present"], addition_places(T, D)
+    lengths = present.sum(1)
+    assert set(lengths.tolist()) == set(range(1, T + 1))  # 1..T numbers
+    assert np.array_equal(present, np.arange(T) < lengths[:, None])  # padding comes last
+    assert np.array_equal(batch["mask"], present & (np.arange(T) > 0))
+    assert not batch["x"][~present].any() and not batch["digits"][~present].any()
+    slots = batch["x"].reshape(2000, T, D, 10)
+    leading_zeros = 0
+    for b in range(2000):
+        total = 0
+        for t in range(lengths[b]):
+            digits = [int(np.argmax(s)) for s in slots[b, t] if s.sum() == 1]
+            assert len(digits) == batch["digits"][b, t] >= 1
+            leading_zeros += len(digits) > 1 and digits[0] == 0
+            total += int("".join(map(str, digits)))
+            assert batch["y"][b, t].tolist() == _encode_sum(total, places)
+    assert leading_zeros > 100  # about 1 in 10 of the multi-digit numbers
+
+
+def test_the_fixed_distribution_is_the_default_and_unchanged():
+    default = addition_batch(4, 9, 64, 5, 5)
+    assert _same(default, addition_batch(4, 9, 64, 5, 5, distribution="fixed"))
+    assert default["present"].all()
+    with pytest.raises(ValueError, match="addition distribution must be one of fixed, graves"):
+        addition_batch(4, 9, 64, 5, 5, distribution="paper")
+
+
+def test_toy_streams_pass_the_distribution():
+    from halting.data.toy import toy_streams
+
+    config = make_config({"task": "addition", "max_steps": 1, "sequence_length": 4,
+                          "max_digits": 2, "addition_distribution": "graves", "val_size": 300})
+    make_batch, make_val = toy_streams(config)
+    assert not make_batch(0)["present"].all() and not make_val()["present"].all()

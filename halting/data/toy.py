@@ -95,16 +95,28 @@ def _sum_targets(total: np.ndarray, places: int) -> np.ndarray:
     return np.where(np.arange(places) < width[..., None], digit, BLANK).astype(np.int64)
 
 
+ADDITION_DISTRIBUTIONS = ("fixed", "graves")
+
+
 def _addition(rng: np.random.Generator, n: int, sequence_length: int,
-              max_digits: int) -> dict[str, np.ndarray]:
+              max_digits: int, distribution: str = "fixed") -> dict[str, np.ndarray]:
     t, d = sequence_length, max_digits
     places = addition_places(t, d)
     if t < 1 or d < 1 or places > _MAX_PLACES:
         raise ValueError(f"need T >= 1, 1 <= D and D + ceil(log10 T) <= {_MAX_PLACES}")
+    if distribution not in ADDITION_DISTRIBUTIONS:
+        raise ValueError(f"addition distribution must be one of {', '.join(ADDITION_DISTRIBUTIONS)}"
+                         f"; got {distribution!r}")
     n_digits = rng.integers(1, d + 1, size=(n, t))  # (B, T) D_i ~ U{1..D}
     digit = rng.integers(0, 10, size=(n, t, d))  # (B, T, D) most significant first
-    leading = rng.integers(1, 10, size=(n, t))  # no leading zero unless the number is 1 digit
-    digit[..., 0] = np.where(n_digits > 1, leading, digit[..., 0])
+    if distribution == "fixed":
+        leading = rng.integers(1, 10, size=(n, t))  # no leading zero unless the number is 1 digit
+        digit[..., 0] = np.where(n_digits > 1, leading, digit[..., 0])
+        present = np.ones((n, t), dtype=bool)
+    else:  # Graves 3.3: every digit uniform (leading zeros allowed), 1..T numbers
+        length = rng.integers(1, t + 1, size=n)  # (B,)
+        present = np.arange(t) < length[:, None]  # (B, T): the steps past the length are padding
+        n_digits = np.where(present, n_digits, 0)
     used = np.arange(d) < n_digits[..., None]  # (B, T, D)
     digit = np.where(used, digit, 0)
     # value = sum_j digit_j * 10**(D_i - 1 - j) over the used positions j < D_i
@@ -114,12 +126,13 @@ def _addition(rng: np.random.Generator, n: int, sequence_length: int,
     x = onehot.reshape(n, t, 10 * d).astype(np.float32)
 
     y = _sum_targets(np.cumsum(value, axis=1), places)  # (B, T, P)
-    mask = np.broadcast_to(np.arange(t) > 0, (n, t)).copy()  # no target at t = 0
-    return {"x": x, "y": y, "mask": mask, "digits": n_digits.astype(np.int64)}
+    mask = (np.arange(t) > 0) & present  # no target at t = 0, nor on padding
+    return {"x": x, "y": y, "mask": mask, "present": present,
+            "digits": n_digits.astype(np.int64)}
 
 
 def addition_batch(seed: int, step: int, batch_size: int, sequence_length: int,
-                   max_digits: int) -> dict[str, np.ndarray]:
+                   max_digits: int, distribution: str = "fixed") -> dict[str, np.ndarray]:
     """Training batch `step` of Graves' addition task.
 
     x (B, T, 10*D): T numbers of D_i ~ U{1..D} digits, one-hot, most significant digit first,
@@ -127,14 +140,19 @@ def addition_batch(seed: int, step: int, batch_size: int, sequence_length: int,
     LEAST significant first (place p holds the 10**p digit), then BLANK (10) for every place
     past the sum's last digit (a sum of 0 is "0" then blanks). mask (B, T) is False at t = 0
     (Graves asks no output before the second number; y there is still the first number).
+    `distribution` "fixed": every sequence has T numbers, none with a leading zero. "graves"
+    (Graves 3.3): each sequence has 1..T numbers (uniform) and every digit is uniform 0-9;
+    the steps past a sequence's length are padding: present (B, T) False, x 0, mask False.
     """
-    return _addition(_rng(seed, _ADDITION_TRAIN, step), batch_size, sequence_length, max_digits)
+    return _addition(_rng(seed, _ADDITION_TRAIN, step), batch_size, sequence_length, max_digits,
+                     distribution)
 
 
-def addition_val_set(seed: int, size: int, sequence_length: int,
-                     max_digits: int) -> dict[str, np.ndarray]:
+def addition_val_set(seed: int, size: int, sequence_length: int, max_digits: int,
+                     distribution: str = "fixed") -> dict[str, np.ndarray]:
     """The fixed addition validation set, drawn from its own stream (see `addition_batch`)."""
-    return _addition(_rng(seed, _ADDITION_VAL, 0), size, sequence_length, max_digits)
+    return _addition(_rng(seed, _ADDITION_VAL, 0), size, sequence_length, max_digits,
+                     distribution)
 
 
 # --- the streams of a config -----------------------------------------------------------------
@@ -157,9 +175,10 @@ def toy_streams(config: Any) -> tuple[Callable[[int], dict[str, np.ndarray]],
                                      layout=c.parity_layout, extrapolate=c.parity_extrapolate)
     elif c.task == "addition":
         make_batch = functools.partial(addition_batch, c.seed, batch_size=c.batch_size,
-                                       sequence_length=c.sequence_length, max_digits=c.max_digits)
+                                       sequence_length=c.sequence_length, max_digits=c.max_digits,
+                                       distribution=c.addition_distribution)
         make_val = functools.partial(addition_val_set, c.seed, c.val_size, c.sequence_length,
-                                     c.max_digits)
+                                     c.max_digits, c.addition_distribution)
     else:
         raise ValueError(f"toy streams are parity and addition, not {c.task!r}")
     return make_batch, make_val

@@ -140,11 +140,13 @@ class UniversalTransformer(nn.Module):
         B, L, H = s.shape
         if mask is None:
             mask = torch.ones(B, L, dtype=torch.bool, device=s.device)
-        attn_mask = None if bool(mask.all()) else mask[:, None, None, :]  # keys that exist
+        causal = cfg.task == "addition"  # padding comes last: causal attention never reads it
+        # the keys that exist (B, 1, 1, L), where some do not
+        attn_mask = None if causal or bool(mask.all()) else mask[:, None, None, :]
         pos, timing = sinusoid(L, H, s.device), sinusoid(M, H, s.device)
         loop, per_step = PonderLoop(crit, self.halt, mask, mode, M), []
         for n in range(1, M + 1):
-            s = self.layer(s + pos + timing[n - 1], attn_mask, causal=cfg.task == "addition")
+            s = self.layer(s + pos + timing[n - 1], attn_mask, causal=causal)
             if keep_steps:
                 per_step.append(self._readout(s))
             if not loop.step(n, s, None if self.halt is None else self.ln_halt(s)):
