@@ -14,6 +14,7 @@ the training RNG back; a step's checkpoint is written after that step's validati
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
@@ -105,17 +106,16 @@ def _saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
     return dict(ckpt["hyper_parameters"].get("config", {}))
 
 
+def _normalised(values: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping as the resume checks compare it: `./data/x/` is `data/x`."""
+    if not values.get("data_dir"):
+        return dict(values)
+    return {**values, "data_dir": os.path.normpath(values["data_dir"])}
+
+
 def _comparable(values: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping as the resume check compares it: paths normalised, totals left out."""
-    out = {k: v for k, v in values.items() if k not in TOTALS}
-    if out.get("data_dir"):
-        out["data_dir"] = os.path.normpath(out["data_dir"])
-    return out
-
-
-def same_run(saved: dict[str, Any], current: dict[str, Any]) -> bool:
-    """Whether two config mappings are one run, the totals and path spelling aside."""
-    return _comparable(saved) == _comparable(current)
+    """A config mapping as the resume check compares it: normalised, totals left out."""
+    return {k: v for k, v in _normalised(values).items() if k not in TOTALS}
 
 
 def check_resumable(path: Path, ckpt: dict[str, Any], config: ExperimentConfig) -> str | None:
@@ -309,6 +309,28 @@ def _stop_note(ckpt_dir: Path) -> str:
     return f"the newest checkpoint, {found[0]} (step {found[1].get('global_step')}), is kept"
 
 
+@contextlib.contextmanager
+def _failures_logged(log: RunLog, config: ExperimentConfig, ckpt_dir: Path):
+    """Ends train.log with `failed: <cause>` for every way out of a started run but a pause
+    (logged as such) and a refused config (the folder's own run is untouched)."""
+    try:
+        yield
+    except (TrainingPaused, ConfigMismatch):
+        raise
+    except NonFiniteError as exc:
+        log(f"failed: {exc}; {_stop_note(ckpt_dir)}")
+        raise
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        message = _oom_message(config, exc)
+        log(f"failed: {message}")
+        raise RuntimeError(message) from exc
+    except BaseException as exc:
+        cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else (
+            f"{type(exc).__name__}: {exc}".splitlines()[0])
+        log(f"failed: {cause}")
+        raise
+
+
 def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLike,
           resume: str | os.PathLike | None = "auto", restart: bool = False,
           time_budget_min: float | None = None, accelerator: str = "auto",
@@ -341,134 +363,103 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     log = RunLog(run_dir / "train.log", echo=not progress_bar)
-    with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings(), StopSignals() as stop:
+    with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings(), StopSignals() as stop, \
+            _failures_logged(log, config, ckpt_dir):
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
+        from pytorch_lightning.callbacks import EMAWeightAveraging
+        from pytorch_lightning.plugins.environments import SLURMEnvironment
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        from halting.data.modules import make_datamodule
+        from halting.system import HaltingSystem
+
+        final_path = run_dir / "final.ckpt"
+        if not restart and resume in (None, "auto") and final_path.is_file():
+            try:
+                final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
+            except ckpt_io.CorruptCheckpoint:
+                final = None
+            if final is not None and (_normalised(_saved_config(final))
+                                      == _normalised(config.to_dict())):
+                log(f"already complete: {final_path} (step {final.get('global_step')})")
+                return dict(final.get("metrics", {}))
+        ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
+        if ckpt_path is None:
+            log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
+                f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
+        else:
+            log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
+                f"on {socket.gethostname()} pid {os.getpid()}")
+        if final_path.exists():
+            final_path.unlink()  # a stale result of this config must not outlive a new attempt
+
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        data = make_datamodule(config, data_workers=data_workers)
+        system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
+        spe = data.data_meta.get("steps_per_epoch") or None
+        max_steps = config.max_steps or -1
+        size = checkpoint_bytes(system, config.use_ema)
+        bound, what = disk_bound(size, keep_checkpoints, _saves(config, spe, save_every_n_steps,
+                                                     save_every_n_epochs))
+        log(f"checkpoint size about {size / 1e6:.1f} MB; this run uses at most "
+            f"{bound / 1e9:.2f} GB of disk for checkpoints ({what})")
+        val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
+                                               val_every_n_epochs)
+        budget_s = None if time_budget_min is None else 60.0 * time_budget_min
+        last_every_s = None if save_last_every_min is None else 60.0 * save_last_every_min
+        saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
+                                every_n_epochs=save_every_n_epochs,
+                                steps_per_epoch=spe, max_steps=max_steps,
+                                max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
+                                start=start, log=log, keep=keep_checkpoints,
+                                last_every_s=last_every_s, stop=stop)
+        callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
+                                        TextProgress(log, log_every_n_steps), stop]
+        if progress_bar:
+            callbacks.append(TerminalProgress(sys.stderr, HEADLINE[config.task]))
+        if config.use_ema:
+            callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
+        callbacks.append(saver)
+        # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
+        plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
+            preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
+        del ckpt
+        if SLURMEnvironment.detect():
+            plugins.append(SLURMEnvironment(auto_requeue=False))
+        on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+        trainer = pl.Trainer(
+            default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
+            precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
+            max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
+            enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, log_every_n_steps=log_every_n_steps,
+            num_sanity_val_steps=0, deterministic=True if on_cpu else None,
+            gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
         try:
-            return _train(config, run_dir, ckpt_dir, log, stop, start, resume=resume,
-                          restart=restart, time_budget_min=time_budget_min,
-                          accelerator=accelerator, devices=devices, precision=precision,
-                          log_every_n_steps=log_every_n_steps,
-                          save_every_n_steps=save_every_n_steps,
-                          save_every_n_epochs=save_every_n_epochs, keep=keep_checkpoints,
-                          save_last_every_min=save_last_every_min, data_workers=data_workers,
-                          val_every_n_steps=val_every_n_steps,
-                          val_every_n_epochs=val_every_n_epochs, progress_bar=progress_bar)
-        except (TrainingPaused, ConfigMismatch):
-            raise  # paused: logged as such; a refusal: the folder's own run is untouched
-        except NonFiniteError as exc:
-            log(f"failed: {exc}; {_stop_note(ckpt_dir)}")
-            raise
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            message = _oom_message(config, exc)
-            log(f"failed: {message}")
-            raise RuntimeError(message) from exc
-        except BaseException as exc:
-            cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else (
-                f"{type(exc).__name__}: {exc}".splitlines()[0])
-            log(f"failed: {cause}")
-            raise
+            trainer.fit(system, datamodule=data,
+                        ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+        except PauseFit:
+            pass
+        except SIGTERMException:  # Lightning's own handler won before ours was back in place
+            if saver.paused_at is None:
+                raise RuntimeError(f"stopped by {stop.received or 'SIGTERM'} before a checkpoint "
+                                   f"could be written; {_stop_note(ckpt_dir)}") from None
+        finally:
+            merge_metrics(run_dir)
+        if saver.paused_at is not None:
+            raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
+                                 (time.monotonic() - start) / 60, saver.pause_reason)
 
-
-def _train(config: ExperimentConfig, run_dir: Path, ckpt_dir: Path, log: RunLog,
-           stop: StopSignals, start: float, *, resume, restart, time_budget_min, accelerator,
-           devices, precision, log_every_n_steps, save_every_n_steps, save_every_n_epochs, keep,
-           save_last_every_min, data_workers, val_every_n_steps, val_every_n_epochs,
-           progress_bar) -> dict[str, float]:
-    """The body of `train` under its lock and signal handlers (arguments as train's)."""
-    from pytorch_lightning.callbacks import EMAWeightAveraging
-    from pytorch_lightning.plugins.environments import SLURMEnvironment
-    from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-    from halting.data.modules import make_datamodule
-    from halting.system import HaltingSystem
-
-    final_path = run_dir / "final.ckpt"
-    if not restart and resume in (None, "auto") and final_path.is_file():
-        try:
-            final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
-        except ckpt_io.CorruptCheckpoint:
-            final = None
-        if final is not None and same_run(_saved_config(final), config.to_dict()) and all(
-                _saved_config(final).get(k) == getattr(config, k) for k in TOTALS):
-            log(f"already complete: {final_path} (step {final.get('global_step')})")
-            return dict(final.get("metrics", {}))
-    ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
-    if ckpt_path is None:
-        log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
-            f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
-    else:
-        log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
-            f"on {socket.gethostname()} pid {os.getpid()}")
-    if final_path.exists():
-        final_path.unlink()  # a stale result of this config must not outlive a new attempt
-
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    data = make_datamodule(config, data_workers=data_workers)
-    system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
-    spe = data.data_meta.get("steps_per_epoch") or None
-    max_steps = config.max_steps or -1
-    size = checkpoint_bytes(system, config.use_ema)
-    bound, what = disk_bound(size, keep, _saves(config, spe, save_every_n_steps,
-                                                 save_every_n_epochs))
-    log(f"checkpoint size about {size / 1e6:.1f} MB; this run uses at most "
-        f"{bound / 1e9:.2f} GB of disk for checkpoints ({what})")
-    val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
-                                           val_every_n_epochs)
-    budget_s = None if time_budget_min is None else 60.0 * time_budget_min
-    last_every_s = None if save_last_every_min is None else 60.0 * save_last_every_min
-    saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
-                            every_n_epochs=save_every_n_epochs,
-                            steps_per_epoch=spe, max_steps=max_steps,
-                            max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
-                            start=start, log=log, keep=keep, last_every_s=last_every_s,
-                            stop=stop)
-    callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
-                                    TextProgress(log, log_every_n_steps), stop]
-    if progress_bar:
-        callbacks.append(TerminalProgress(sys.stderr, HEADLINE[config.task]))
-    if config.use_ema:
-        callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
-    callbacks.append(saver)
-    # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
-    plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
-        preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
-    del ckpt
-    if SLURMEnvironment.detect():
-        plugins.append(SLURMEnvironment(auto_requeue=False))
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    trainer = pl.Trainer(
-        default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
-        precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
-        max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
-        enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, log_every_n_steps=log_every_n_steps,
-        num_sanity_val_steps=0, deterministic=True if on_cpu else None,
-        gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
-    try:
-        trainer.fit(system, datamodule=data,
-                    ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
-    except PauseFit:
-        pass
-    except SIGTERMException:  # Lightning's own handler won before ours was back in place
-        if saver.paused_at is None:
-            raise RuntimeError(f"stopped by {stop.received or 'SIGTERM'} before a checkpoint "
-                               f"could be written; {_stop_note(ckpt_dir)}") from None
-    finally:
-        merge_metrics(run_dir)
-    if saver.paused_at is not None:
-        raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
-                             (time.monotonic() - start) / 60, saver.pause_reason)
-
-    metrics = saver.last_val_metrics
-    if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
-        metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
-        merge_metrics(run_dir)
-    final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
-             "global_step": trainer.global_step, "epoch": trainer.current_epoch,
-             "metrics": metrics, "train_seconds": saver.train_seconds(),
-             "pytorch-lightning_version": pl.__version__}
-    ckpt_io.atomic_save(final, final_path)
-    log(f"complete at step {trainer.global_step}: "
-        + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
-    return metrics
+        metrics = saver.last_val_metrics
+        if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
+            metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
+            merge_metrics(run_dir)
+        final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
+                 "global_step": trainer.global_step, "epoch": trainer.current_epoch,
+                 "metrics": metrics, "train_seconds": saver.train_seconds(),
+                 "pytorch-lightning_version": pl.__version__}
+        ckpt_io.atomic_save(final, final_path)
+        log(f"complete at step {trainer.global_step}: "
+            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
+        return metrics
