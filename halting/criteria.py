@@ -7,7 +7,7 @@ Every backbone runs the same loop over ponder steps n = 1..M:
     for n in 1..M:
         s_n = cell(...)                                            # new recurrent state
         deciding = deciding and criterion.keep_going(state, halt_logit(s_n), n, M)
-        if not deciding and not (criterion.runs_to_limit(mode) and n < M): break
+        if not deciding and not (criterion.runs_to_limit and n < M): break
     r = criterion.finish(state, halt_logits, states, M, update)
     # halt_logits (*U, K) and the states s^n (*U, ...) of the K steps run; r["state"] is the
     # mean-field state sum_n p^n s^n, r["p"], r["steps"], r["cost"], ... the halting numbers
@@ -102,6 +102,7 @@ class ACT:
 
     name = "act"
     needs_step_outputs = False
+    runs_to_limit = False  # the loop stops when keep_going says so ("max": only at M)
 
     def __init__(self, eps: float = 0.01):
         self.eps = eps
@@ -109,10 +110,6 @@ class ACT:
     def weighs_every_step(self, mode: str) -> bool:
         """Whether `finish` reads every state s^n (else s^K only, and the loop keeps just it)."""
         return mode != "max"
-
-    def runs_to_limit(self, mode: str) -> bool:
-        """Whether the loop runs all M steps whatever `keep_going` decides."""
-        return mode == "max"
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         # padding units start with a full halting sum: halted before step 1
@@ -220,6 +217,7 @@ class PonderNet:
 
     name = "pondernet"
     needs_step_outputs = True
+    runs_to_limit = True  # p_n needs lambda_n of every step n <= M, in evaluation too
 
     def __init__(self, lambda_p: float = 0.2, eval_halting: str = "sample"):
         if eval_halting not in ("sample", "median"):
@@ -229,9 +227,6 @@ class PonderNet:
 
     def weighs_every_step(self, mode: str) -> bool:
         return mode != "max"
-
-    def runs_to_limit(self, mode: str) -> bool:
-        return True  # p_n needs lambda_n of every step n <= M, in evaluation too
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
@@ -296,12 +291,10 @@ class FixedDepth:
 
     name = "fixed"
     needs_step_outputs = False
+    runs_to_limit = False  # keep_going already runs every step to M
 
     def weighs_every_step(self, mode: str) -> bool:
         return False
-
-    def runs_to_limit(self, mode: str) -> bool:
-        return True
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         return {"mask": unit_mask}

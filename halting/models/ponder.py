@@ -30,7 +30,7 @@ class PonderLoop:
         self.criterion, self.unit, self.limit = criterion, unit, limit
         self.halting = criterion.init_state(unit_mask, mode)
         self.keep_all = criterion.weighs_every_step(mode)  # else only s^K is read out
-        self.to_limit = criterion.runs_to_limit(mode)
+        self.to_limit = criterion.runs_to_limit
         self.deciding = True  # until keep_going first says that every unit has halted
         self.states: list[Tensor] = []
         self.inputs: list[Tensor] = []
