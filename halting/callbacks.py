@@ -291,12 +291,12 @@ class StepCheckpoints(pl.Callback):
             final = final or (self.max_epochs is not None and epoch >= self.max_epochs)
         return names, final
 
+    def _signalled(self) -> str | None:
+        return f"signal {self.stop.received}" if self.stop and self.stop.received else None
+
     def _pause_reason(self, now: float) -> str | None:
-        if self.stop is not None and self.stop.received is not None:
-            return f"signal {self.stop.received}"
-        if self.budget_s is not None and now - self.start >= self.budget_s:
-            return "time budget"
-        return None
+        spent = self.budget_s is not None and now - self.start >= self.budget_s
+        return self._signalled() or ("time budget" if spent else None)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         step, now = trainer.global_step, time.monotonic()
@@ -335,8 +335,8 @@ class StepCheckpoints(pl.Callback):
         else:
             trainer.save_checkpoint(last, weights_only=False)
         self.last_saved = time.monotonic()
-        if pause is None and not final and self.stop is not None and self.stop.received:
-            pause = f"signal {self.stop.received}"  # it arrived during this step's validation
+        if pause is None and not final:
+            pause = self._signalled()  # it arrived during this step's validation
         if pause:
             self.paused_at, self.pause_reason = step, pause
             spent = (f" of {self.budget_s / 60:.1f} min used" if pause == "time budget" else "")

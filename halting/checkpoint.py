@@ -20,6 +20,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from halting.io import atomic_write
+from halting.runlog import owner_alive
 
 LAST = "last.ckpt"
 LOCK = "train.lock"
@@ -112,8 +113,7 @@ def _name_step(path: Path) -> int:
 
 def periodic_files(ckpt_dir: str | os.PathLike) -> list[Path]:
     """The periodic `step=N` / `epoch=E-step=N` checkpoints in `ckpt_dir`, oldest first."""
-    files = [p for p in Path(ckpt_dir).glob("*.ckpt")
-             if p.name != LAST and p.is_file() and _STEP_RE.search(p.name)]
+    files = [p for p in Path(ckpt_dir).glob("*.ckpt") if p.is_file() and _STEP_RE.search(p.name)]
     return sorted(files, key=lambda p: (_name_step(p), p.stat().st_mtime))
 
 
@@ -139,8 +139,7 @@ def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] |
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return None
-    periodic = sorted((p for p in ckpt_dir.glob("*.ckpt") if p.name != LAST and p.is_file()),
-                      key=lambda p: (_name_step(p), p.stat().st_mtime), reverse=True)
+    periodic = periodic_files(ckpt_dir)[::-1]  # newest first
     skipped: list[str] = []
     best: tuple[Path, dict[str, Any]] | None = None
     if (ckpt_dir / LAST).is_file():
@@ -167,16 +166,6 @@ def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] |
 
 
 # --- the run lock ----------------------------------------------------------------------------
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
 
 class RunLock:
     """An exclusive lock file `<ckpt_dir>/train.lock` holding the owner's pid and host.
@@ -220,7 +209,7 @@ class RunLock:
             if other is None:  # released between our attempt and the read
                 continue
             pid, host = other.get("pid"), other.get("host")
-            if host == self.owner["host"] and isinstance(pid, int) and not _pid_alive(pid):
+            if not owner_alive(other):
                 self.log(f"taking over stale lock {self.path} of dead process {pid} on {host}")
                 try:
                     self.path.unlink()

@@ -62,23 +62,28 @@ class RunStatus:
         return f"{self.state}{at}" + (f": {self.line}" if self.state == "killed" else "")
 
 
+def owner_alive(owner: dict) -> bool:
+    """Whether the owner {pid, host} of a train.lock may still run: a live pid on this host, or
+    any owner on another host or without an integer pid (that cannot be seen from here)."""
+    pid = owner.get("pid")
+    if owner.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _lock_alive(run_dir: Path) -> bool:
-    """Whether checkpoints/train.lock names a live process on this host (another host's
-    lock counts as alive: its liveness cannot be seen from here)."""
+    """Whether checkpoints/train.lock names an owner that may still run (see owner_alive)."""
     try:
         owner = json.loads((run_dir / "checkpoints" / "train.lock").read_text())
     except (OSError, ValueError):
         return False
-    pid, host = owner.get("pid"), owner.get("host")
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, TypeError, ValueError):
-        return isinstance(pid, int)
-    return True
+    return isinstance(owner, dict) and owner_alive(owner)
 
 
 def run_status(run_dir: str | os.PathLike) -> RunStatus:
