@@ -107,6 +107,7 @@ def test_workflow_scripts_import_halting_from_the_source_tree(tmp_path: Path):
     ({"runtime": 0}, None),
     ({"time_budget_s": 60, "runtime": 240}, 1),  # the explicit budget wins
     ({"time_budget_s": 0, "runtime": 240}, 230),  # 0 = unset (`... else 0` in --set-resources)
+    ({"time_budget_s": -1, "runtime": 240}, None),  # < 0: no budget (Slurm's SIGTERM pauses)
 ])
 def test_time_budget_min_from_the_job_resources(resources: dict, minutes: float | None):
     sys.path.insert(0, str(ROOT / "workflow_scripts"))

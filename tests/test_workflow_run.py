@@ -230,3 +230,9 @@ def test_raising_max_steps_continues_the_checkpoint_and_reruns_only_what_depends
     assert got["global_step"] == want["global_step"] == 400
     for key, tensor in want["state_dict"].items():
         assert torch.equal(got["state_dict"][key], tensor), key
+    # back to 300: refused (a run is never shortened), saying what to do in the workflow
+    write_yaml(wf / "tiny.yaml", LONG)
+    refused = snakemake(wf, f"{LONG_RUN}/final.ckpt", *TINY, check=False)
+    job_log = (wf / "logs/train/parity/long_parity/seed0.log").read_text()
+    assert refused.returncode != 0 and "cannot be shortened" in job_log, job_log[-2000:]
+    assert f"rm -r {folder.relative_to(wf)}" in job_log

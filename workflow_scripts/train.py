@@ -14,7 +14,7 @@ import torch
 from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.io import atomic_copy
-from halting.train import PAUSED_EXIT, TrainingPaused, train
+from halting.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
 
 name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]
 config = make_config(json.loads(params.config_json), source=f"experiment {name}")
@@ -31,6 +31,9 @@ try:
 except TrainingPaused as pause:
     print(f"{pause}; exit {PAUSED_EXIT} so that Snakemake's retries resume it", flush=True)
     sys.exit(PAUSED_EXIT)
+except ConfigMismatch as refused:  # the folder is named without the totals: a lowered one
+    sys.exit(f"{refused}\nIn the workflow: `rm -r {params.checkpoint_dir}` retrains it from "
+             f"scratch with the new max_steps / max_epochs.")
 atomic_copy(f"{params.checkpoint_dir}/final.ckpt", snakemake.output.ckpt)
 atomic_copy(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
 final = load_checkpoint(snakemake.output.ckpt, mmap=True)  # for train_seconds only
