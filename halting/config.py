@@ -22,6 +22,7 @@ from typing import Any
 TASKS = ("maze", "parity", "addition")
 MODEL_TYPES = ("act_rnn", "universal_transformer")
 CRITERIA = ("act", "pondernet", "fixed")
+ADDITION_DISTRIBUTIONS = ("fixed", "graves")  # halting.data.toy draws both
 # Each task's headline metric: the papers' numbers (maze: every cell right).
 HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
 
@@ -102,7 +103,8 @@ class ExperimentConfig:
         _check_choice("ut_act_update", self.ut_act_update, ("weighted", "interpolate"))
         _check_choice("pondernet_eval", self.pondernet_eval, ("sample", "median"))
         _check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
-        _check_choice("addition_distribution", self.addition_distribution, ("fixed", "graves"))
+        _check_choice("addition_distribution", self.addition_distribution,
+                      ADDITION_DISTRIBUTIONS)
         for name in ("bits", "sequence_length", "max_digits", "hidden_size", "time_limit",
                      "ut_embedding_size", "ut_heads", "ut_max_hops", "batch_size", "val_size"):
             if getattr(self, name) < 1:

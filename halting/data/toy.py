@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from halting.config import ADDITION_DISTRIBUTIONS
+
 # Random streams: (seed, stream, index) seeds one numpy Generator. Distinct per task and split.
 _PARITY_TRAIN, _PARITY_VAL, _ADDITION_TRAIN, _ADDITION_VAL = 1, 2, 3, 4
 
@@ -93,9 +95,6 @@ def _sum_targets(total: np.ndarray, places: int) -> np.ndarray:
     digit = (total[..., None] // scale) % 10  # (..., P)
     width = np.maximum(1, (total[..., None] >= scale).sum(axis=-1))  # digits of the sum
     return np.where(np.arange(places) < width[..., None], digit, BLANK).astype(np.int64)
-
-
-ADDITION_DISTRIBUTIONS = ("fixed", "graves")
 
 
 def _addition(rng: np.random.Generator, n: int, sequence_length: int,
