@@ -19,6 +19,7 @@ from halting import style
 from halting.io import atomic_path
 from halting.plots_common import NoData, safe_name
 from halting.plots_maze import maze_examples, maze_hard_accuracy
+from halting.plots_sweep import tau_sweep
 from halting.plots_task import (
     accuracy_vs_ponder,
     ponder_distribution,
@@ -48,6 +49,7 @@ def iter_figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         *[(f"training_{t}", training_curves, (t,)) for t in tasks],
         *[(f"ponder_vs_difficulty_{t}", ponder_vs_difficulty, (t,)) for t in tasks],
         *[(f"accuracy_vs_ponder_{t}", accuracy_vs_ponder, (t,)) for t in tasks],
+        *[(f"tau_sweep_{t}", tau_sweep, (t,)) for t in tasks],
         *[(f"ponder_distribution_{t}", ponder_distribution, (t,)) for t in tasks],
         *[
             (f"maze_examples_{safe_name(exp)}", maze_examples, (exp,))

@@ -67,6 +67,12 @@ def check_config(values, source):
         if not isinstance(error, ValidationError):
             raise
         raise ValueError(schema_error_line(source, error)) from None
+    unknown = [n for n in values["run_experiments"] or () if n not in values["experiments"]]
+    if unknown:
+        raise ValueError(
+            f"{source}: run_experiments: {', '.join(map(repr, unknown))} not in `experiments` "
+            f"({', '.join(values['experiments'])})"
+        )
     for name, block in values["experiments"].items():
         dataset = block.get("dataset")
         if dataset is not None and dataset not in values["datasets"]:
@@ -137,11 +143,16 @@ def run_dir(name, seed):
     return f"results/{config['experiments'][name]['task']}/{name}/seed{seed}"
 
 
+def selected_experiments():
+    """The experiments this workflow runs: `run_experiments`, or all of `experiments`."""
+    return config["run_experiments"] or list(config["experiments"])
+
+
 def all_run_dirs():
     return [
         run_dir(name, seed)
-        for name, block in config["experiments"].items()
-        for seed in block["seeds"]
+        for name in selected_experiments()
+        for seed in config["experiments"][name]["seeds"]
     ]
 
 

@@ -188,6 +188,57 @@ def test_dry_run_local_profile_plans_the_small_preset(wf: Path):
     assert "wildcards: dataset=maze-30x30-hard-1k-aug8" in proc.stdout
 
 
+def test_paper_preset_plans_only_its_own_experiments(wf: Path):
+    """presets/paper-cpu.yaml merges over config.yaml but runs only `run_experiments`: its 13
+    experiments (15 training jobs), none of config.yaml's runbook experiments, one 12x12 maze."""
+    paper = merged_config("presets/paper-cpu.yaml")
+    assert set(paper["run_experiments"]) <= set(paper["experiments"])
+    selected = {**paper, "experiments": {n: paper["experiments"][n] for n in paper["run_experiments"]}}
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "results/summary.pdf",
+                     "--configfile", "presets/paper-cpu.yaml")
+    counts = job_counts(proc.stdout)
+    assert counts == {k: v for k, v in expected_jobs(selected).items() if k != "all"}
+    assert counts["train"] == 15
+    assert "data/maze-12x12/manifest.json" in proc.stdout
+    assert "maze-30x30" not in proc.stdout and "parity_act/" not in proc.stdout
+
+
+def test_paper_preset_names_and_goals():
+    """The experiment names the paper-results issue fixes, three parity ACT seeds, tau sweep of
+    at least four values over 1e-4..1e-1 differing from parity16_act only in tau."""
+    paper = merged_config("presets/paper-cpu.yaml")
+    names = paper["run_experiments"]
+    for name in ("parity16_act", "parity16_fixed1", "parity16_pondernet", "parity16_extrap_act",
+                 "parity16_extrap_pondernet", "addition_graves_act", "maze12_act_rnn",
+                 "maze12_ut", "maze12_fixed"):
+        assert name in names, name
+    experiments = paper["experiments"]
+    assert len(experiments["parity16_act"]["seeds"]) >= 3
+    sweep = [n for n in names if n.startswith("parity16_tau_")]
+    taus = sorted(experiments[n]["time_penalty"] for n in sweep)
+    assert len(taus) >= 4 and taus[0] == 1e-4 and taus[-1] == 1e-1, taus
+    base = {k: v for k, v in experiments["parity16_act"].items() if k not in ("seeds", "time_penalty")}
+    for n in sweep:
+        assert {k: v for k, v in experiments[n].items() if k not in ("seeds", "time_penalty")} == base
+    assert experiments["addition_graves_act"]["addition_distribution"] == "graves"
+    assert experiments["addition_graves_act"]["rnn_cell_type"] == "lstm"
+    for n in ("maze12_act_rnn", "maze12_ut", "maze12_fixed"):
+        assert paper["datasets"][experiments[n]["dataset"]]["size"] >= 12, n
+
+
+def test_run_experiments_naming_an_unknown_experiment_fails_at_parse_time(wf: Path):
+    write_yaml(wf / "only.yaml", {"run_experiments": ["parity_act", "parity_atc"]})
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "--configfile", "presets/small.yaml",
+                     "only.yaml", check=False)
+    assert proc.returncode != 0
+    first = error_first_line(proc.stderr + proc.stdout)
+    assert "run_experiments: 'parity_atc' not in `experiments`" in first, first
+    write_yaml(wf / "only.yaml", {"run_experiments": ["parity_act"]})
+    proc = snakemake(wf, "-n", "--profile", "profiles/local", "--configfile", "presets/small.yaml",
+                     "only.yaml")
+    assert job_counts(proc.stdout)["train"] == 2  # parity_act's two seeds, nothing else
+
+
 def planned_resources(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
     """(rule, resources) of every job a dry run lists."""
     jobs, rule = [], None
