@@ -67,12 +67,21 @@ def iter_figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         yield name, fig
 
 
-def save_pdf(fig: Figure, path: str | Path) -> Path:
-    """Write `fig` as a one-page vector PDF, atomically (temp file + rename); fixed metadata
-    (no creation date) so unchanged data give an identical file."""
+FORMATS = ("pdf", "png")  # vector PDF for papers and the summary; PNG for web pages (docs/)
+PNG_DPI = 150  # default resolution of a PNG
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = PNG_DPI) -> Path:
+    """Write `fig` atomically (temp file + rename) in the format of `path`'s suffix (`FORMATS`):
+    a one-page vector PDF, or a PNG at `dpi`; fixed metadata (no creation date, no software
+    version) so unchanged data give an identical file."""
     path = Path(path)
+    fmt = path.suffix.lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    metadata = {"CreationDate": None, "Creator": "halting"} if fmt == "pdf" else {"Software": None}
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": "halting"})
+        fig.savefig(tmp, format=fmt, metadata=metadata, dpi=dpi)
     return path
 
 
@@ -80,30 +89,48 @@ def make_figures(
     results_root: str | Path | None,
     out_dir: str | Path,
     run_dirs: Sequence[str | Path] | None = None,
+    fmt: str = "pdf",
+    only: Sequence[str] | None = None,
+    dpi: int = PNG_DPI,
 ) -> list[Path]:
     """Draw every figure of the runs under `results_root` (or exactly `run_dirs`) into
-    `out_dir/<name>.pdf`; returns the written paths."""
+    `out_dir/<name>.<fmt>` (`only`: just the figures of these names, each of which must have
+    data); returns the written paths."""
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     runs = load_runs(results_root, run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # exists even when no figure has data
-    written = []
+    written, drawn = [], set()
     with style.context():
         for name, fig in iter_figures(runs):
             try:
-                written.append(save_pdf(fig, out_dir / f"{name}.pdf"))
+                if only is None or name in only:
+                    written.append(save_figure(fig, out_dir / f"{name}.{fmt}", dpi=dpi))
+                    drawn.add(name)
             finally:
                 plt.close(fig)
+    missing = [n for n in only or () if n not in drawn]
+    if missing:
+        raise ValueError(f"--only: no figure {', '.join(missing)} was drawn (no data, or not a "
+                         "figure name: see the INFO lines)")
     log.info("wrote %d figure(s) to %s", len(written), out_dir)
     return written
 
 
 def add_arguments(parser, command: str) -> None:
     add_run_arguments(parser)
-    parser.add_argument("--out", default="results/figures", help="output folder for the PDFs")
+    parser.add_argument("--out", default="results/figures", help="output folder for the files")
+    parser.add_argument("--format", default="pdf", choices=FORMATS,
+                        help="pdf (vector, default) or png (for web pages such as docs/)")
+    parser.add_argument("--dpi", type=int, default=PNG_DPI, help="resolution of a png")
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="only these figures (file stems, e.g. tau_sweep_parity)")
 
 
 def run(args, command: str) -> int:
-    paths = run_on_results(command, lambda: make_figures(args.results, args.out, args.runs))
+    paths = run_on_results(command, lambda: make_figures(
+        args.results, args.out, args.runs, fmt=args.format, only=args.only, dpi=args.dpi))
     if paths is None:
         return 2
     for p in paths:

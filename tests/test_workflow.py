@@ -189,8 +189,8 @@ def test_dry_run_local_profile_plans_the_small_preset(wf: Path):
 
 
 def test_paper_preset_plans_only_its_own_experiments(wf: Path):
-    """presets/paper-cpu.yaml merges over config.yaml but runs only `run_experiments`: its 13
-    experiments (15 training jobs), none of config.yaml's runbook experiments, one 12x12 maze."""
+    """presets/paper-cpu.yaml merges over config.yaml but runs only `run_experiments`: its 14
+    experiments (16 training jobs), none of config.yaml's runbook experiments, one 12x12 maze."""
     paper = merged_config("presets/paper-cpu.yaml")
     assert set(paper["run_experiments"]) <= set(paper["experiments"])
     selected = {**paper, "experiments": {n: paper["experiments"][n] for n in paper["run_experiments"]}}
@@ -198,7 +198,7 @@ def test_paper_preset_plans_only_its_own_experiments(wf: Path):
                      "--configfile", "presets/paper-cpu.yaml")
     counts = job_counts(proc.stdout)
     assert counts == {k: v for k, v in expected_jobs(selected).items() if k != "all"}
-    assert counts["train"] == 15
+    assert counts["train"] == 16
     assert "data/maze-12x12/manifest.json" in proc.stdout
     assert "maze-30x30" not in proc.stdout and "parity_act/" not in proc.stdout
 
@@ -217,9 +217,13 @@ def test_paper_preset_names_and_goals():
     sweep = [n for n in names if n.startswith("parity16_tau_")]
     taus = sorted(experiments[n]["time_penalty"] for n in sweep)
     assert len(taus) >= 4 and taus[0] == 1e-4 and taus[-1] == 1e-1, taus
-    base = {k: v for k, v in experiments["parity16_act"].items() if k not in ("seeds", "time_penalty")}
-    for n in sweep:
-        assert {k: v for k, v in experiments[n].items() if k not in ("seeds", "time_penalty")} == base
+    def without(name, *keys):
+        return {k: v for k, v in experiments[name].items() if k not in ("seeds", *keys)}
+
+    for n in sweep:  # the sweep's runs differ in tau alone, and from parity16_act in steps too
+        assert without(n, "time_penalty") == without(sweep[0], "time_penalty")
+        assert without(n, "time_penalty", "max_steps") == without("parity16_act", "time_penalty",
+                                                                  "max_steps")
     assert experiments["addition_graves_act"]["addition_distribution"] == "graves"
     assert experiments["addition_graves_act"]["rnn_cell_type"] == "lstm"
     for n in ("maze12_act_rnn", "maze12_ut", "maze12_fixed"):
