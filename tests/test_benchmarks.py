@@ -85,3 +85,66 @@ def test_gpu_benchmark_skips_without_cuda():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("no CUDA GPU: skipped")
+
+
+# --- benchmarks/paper_goals.py ------------------------------------------------------------------
+
+def _set_headline(run_dir: Path, value: float) -> None:
+    import json
+
+    ev = json.loads((run_dir / "eval.json").read_text())
+    ev["learned"][ev["headline"]] = value
+    (run_dir / "eval.json").write_text(json.dumps(ev))
+
+
+def test_paper_goals_table_says_met_or_by_how_much_it_falls_short(tmp_path, capsys):
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import paper_goals
+    from fixtures_runs import write_run
+
+    root = Path(__file__).resolve().parents[1]
+    preset = yaml.safe_load((root / "presets/paper-cpu.yaml").read_text())
+    results = tmp_path / "results"
+    names = preset["run_experiments"]
+    for name in names[:-1]:  # the last experiment's run is missing
+        block = preset["experiments"][name]
+        model = block["model_type"]
+        tau = block.get("time_penalty", block.get("ut_act_loss_weight"))
+        for seed in block["seeds"]:
+            run_dir = write_run(results, block["task"],
+                                (name, model, block["halting"], tau, 0.9, 3.0), seed)
+            _set_headline(run_dir, {"parity16_act": 0.995 - 0.01 * seed}.get(name, 0.5))
+    assert paper_goals.main(["--results", str(results), "--config",
+                             str(root / "presets/paper-cpu.yaml"), "--per-difficulty",
+                             "parity16_act", "maze12_act_rnn"]) == 1
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[2] + " | " + line.split(" | ")[1]: line
+            for line in out.splitlines()
+            if line.startswith("| ") and (" | >= " in line or " | <= " in line)}
+    # parity16_act seeds 99.5, 98.5, 97.5: mean 98.5% (short of 99 by 0.5), lowest 97.5% (met)
+    assert "| 98.5% | short by 0.5 points |" in rows["mean accuracy over seeds | parity16_act"]
+    assert "| 97.5% | met |" in rows["lowest seed's accuracy | parity16_act"]
+    assert "| 50.0% | met |" in rows["accuracy | parity16_fixed1"]
+    assert "| 50.0% | short by 45.0 points |" in rows["sequence accuracy | addition_graves_act"]
+    assert f"missing run folders: {results}/maze/{names[-1]}/seed0" in out
+    assert f"| {names[-1]} | 0 | missing |" in out
+    # per difficulty: parity's 16 values as they are, the maze's path lengths in 8 bins
+    parity = out[out.index("parity16_act (all seeds):"):].splitlines()
+    assert parity[1] == "| difficulty | " + " | ".join(str(k) for k in range(1, 17)) + " |"
+    assert parity[5].startswith("| examples | ") and sum(map(int, parity[5][13:-2].split(" | "))) == 360
+    maze = out[out.index("maze12_act_rnn (all seeds):"):].splitlines()
+    assert maze[1].count(" | ") == 8 and maze[1].split(" | ")[1] == "110-129"
+
+
+@pytest.mark.parametrize("sense, target, unit, value, text", [
+    (">=", 0.99, "%", 0.985, "short by 0.5 points"), (">=", 0.99, "%", 0.99, "met"),
+    ("<=", 0.60, "%", 0.62, "short by 2.0 points"), ("<=", -0.8, "", -0.9, "met"),
+    (">=", 0.9, "", 0.5, "short by 0.400"), (">=", 0.9, "", math.nan, "not measured"),
+])
+def test_paper_goal_verdicts(sense, target, unit, value, text):
+    import paper_goals
+
+    goal = paper_goals.Goal("x", ("e",), "m", lambda g: value, sense, target, unit)
+    assert paper_goals.verdict(goal, value) == text
