@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_CONSTRAINTS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo /dev/null || echo constraints-cpu.txt)
 SYSTEM_PACKAGES := chromium poppler-utils
 
-.PHONY: setup system-packages test run-local gpu-check
+.PHONY: setup system-packages test test-fast lint format run-local gpu-check
 
 setup: system-packages
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ system-packages:
 # in one process): much of the suite waits on subprocesses, Slurm and Snakemake, not on the CPU.
 test:
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile
+
+# The inner loop: everything but the learning, Snakemake, Slurm and browser tests (about a minute).
+test-fast:
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not workflow and not slurm and not gpu"
+
+# ruff (lint and format) and snakefmt, as configured in pyproject.toml; `make test` checks them too.
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile rules
+
+format:
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile rules
 
 run-local:
 	$(BIN)/snakemake --profile profiles/local results/summary.pdf
