@@ -51,8 +51,12 @@ def dataset_spec(config: dict[str, Any], name: str) -> dict[str, Any] | None:
     return None if dataset is None else {"name": dataset, **config["datasets"][dataset]}
 
 
-def experiment_config(config: dict[str, Any], name: str, data_dir: str | Path | None = None,
-                      overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+def experiment_config(
+    config: dict[str, Any],
+    name: str,
+    data_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ExperimentConfig:
     """The ExperimentConfig of experiment `name` and its first seed, as the workflow builds it
     (rules/common.smk: seed_config), with the maze's `data_dir` and `overrides` on top."""
     block = config["experiments"][name]
@@ -72,8 +76,9 @@ def _maze_side(folder: Path) -> int | None:
     return math.isqrt(int(meta["seq_len"]))
 
 
-def maze_data_dir(spec: dict[str, Any], n_mazes: int, log=print,
-                  generated: Path = GENERATED) -> Path:
+def maze_data_dir(
+    spec: dict[str, Any], n_mazes: int, log=print, generated: Path = GENERATED
+) -> Path:
     """A folder of `spec`'s maze side: the reference copy `<shared>/<dataset name>` when present,
     else one with `n_mazes` training and test mazes generated under `generated` (built once,
     then reused). Only the side matters here: step time and memory do not depend on which
@@ -86,14 +91,25 @@ def maze_data_dir(spec: dict[str, Any], n_mazes: int, log=print,
 
     out = generated / f"maze-{size}x{size}-n{n_mazes}"
     if _maze_side(out) != size:
-        log(f"no {spec['name']} copy in {', '.join(map(str, MAZE_COPIES))}: generating "
-            f"{n_mazes} + {n_mazes} {size}x{size} mazes in {out}")
-        build_dataset(out, size=size, n_train=n_mazes, n_test=n_mazes, seed=0, force=True,
-                      progress=False, log=lambda *_: None)
+        log(
+            f"no {spec['name']} copy in {', '.join(map(str, MAZE_COPIES))}: generating "
+            f"{n_mazes} + {n_mazes} {size}x{size} mazes in {out}"
+        )
+        build_dataset(
+            out,
+            size=size,
+            n_train=n_mazes,
+            n_test=n_mazes,
+            seed=0,
+            force=True,
+            progress=False,
+            log=lambda *_: None,
+        )
     return out
 
 
 # --- one measured run ------------------------------------------------------------------------
+
 
 class _StepClock(pl.Callback):
     """Marks the start of the first step and the end of every step (after EMA's update and a
@@ -159,8 +175,15 @@ def steps_run(config: ExperimentConfig, out) -> Tensor | float:
     return (steps.max(0).values * loops).sum() / loops.sum()
 
 
-def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: str = "32-true",
-            steps: int = 3, warmup: int = 1, work_dir: str | Path | None = None) -> dict[str, Any]:
+def measure(
+    config: ExperimentConfig,
+    *,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+    steps: int = 3,
+    warmup: int = 1,
+    work_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Train `config` for `warmup + steps` steps on one device and measure: the median step
     time of the `steps` steps after the warm-up (data loading included), peak CUDA memory, the
     size of a resumable checkpoint saved at the last step, one validation batch's time."""
@@ -183,37 +206,57 @@ def measure(config: ExperimentConfig, *, accelerator: str = "cpu", precision: st
             callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
         callbacks.append(clock)  # after EMA: a step ends once the average is updated
         system.model.register_forward_hook(
-            lambda module, args, out: clock.loop_steps.append(steps_run(config, out))
-            if module.training else None)
+            lambda module, args, out: (
+                clock.loop_steps.append(steps_run(config, out)) if module.training else None
+            )
+        )
         if accelerator != "cpu" and torch.cuda.is_available():
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
         trainer = pl.Trainer(
-            default_root_dir=tmp, accelerator=accelerator, devices=1, precision=precision,
-            max_steps=warmup + steps, max_epochs=-1, logger=False, callbacks=callbacks,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            limit_val_batches=0, num_sanity_val_steps=0, gradient_clip_val=config.grad_clip,
-            plugins=[ckpt_io.AtomicCheckpointIO()])
+            default_root_dir=tmp,
+            accelerator=accelerator,
+            devices=1,
+            precision=precision,
+            max_steps=warmup + steps,
+            max_epochs=-1,
+            logger=False,
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            limit_val_batches=0,
+            num_sanity_val_steps=0,
+            gradient_clip_val=config.grad_clip,
+            plugins=[ckpt_io.AtomicCheckpointIO()],
+        )
         trainer.fit(system, datamodule=data)
         times = [b - a for a, b in zip(clock.marks, clock.marks[1:])][warmup:]
-        return {"step_s": statistics.median(times), "step_s_all": times,
-                "ponder_steps": statistics.mean(float(k) for k in clock.loop_steps[warmup:]),
-                "max_ponder": config.max_ponder,
-                "val_batch_s": clock.val_s, "save_s": clock.save_s,
-                "peak_cuda_bytes": clock.peak_cuda,
-                "ckpt_bytes": (Path(tmp) / "last.ckpt").stat().st_size,
-                "params": sum(p.numel() for p in system.parameters()),
-                "batch_size": config.batch_size, "data_meta": data.data_meta}
+        return {
+            "step_s": statistics.median(times),
+            "step_s_all": times,
+            "ponder_steps": statistics.mean(float(k) for k in clock.loop_steps[warmup:]),
+            "max_ponder": config.max_ponder,
+            "val_batch_s": clock.val_s,
+            "save_s": clock.save_s,
+            "peak_cuda_bytes": clock.peak_cuda,
+            "ckpt_bytes": (Path(tmp) / "last.ckpt").stat().st_size,
+            "params": sum(p.numel() for p in system.parameters()),
+            "batch_size": config.batch_size,
+            "data_meta": data.data_meta,
+        }
 
 
 # --- projections -----------------------------------------------------------------------------
+
 
 def _multiples(every: int | None, total: int) -> set[int]:
     return set(range(every, total + 1, every)) if every else set()
 
 
-def schedule(config: ExperimentConfig, spec: dict[str, Any] | None,
-             execution: dict[str, Any]) -> dict[str, Any]:
+def schedule(
+    config: ExperimentConfig, spec: dict[str, Any] | None, execution: dict[str, Any]
+) -> dict[str, Any]:
     """The full run's optimiser steps, validation batches and checkpoint writes, as `halting
     train` schedules them with the workflow's settings (config.yaml's `execution`; validation
     every epoch, or at train's default step cadence for the toy tasks). The maze counts come
@@ -228,18 +271,28 @@ def schedule(config: ExperimentConfig, spec: dict[str, Any] | None,
         every_epochs = execution.get("save_every_n_epochs")
         # a step due for both files writes once (StepCheckpoints links the second); the last
         # step always writes
-        saves = len(_multiples(every_steps, total) | _multiples(spe * (every_epochs or 0), total)
-                    | {total})
-        return {"steps_per_epoch": spe, "total_steps": total,
-                "val_batches_per_epoch": val_per_epoch,
-                "val_batches": math.ceil(total / spe) * val_per_epoch,
-                "saves": saves, "saves_per_epoch": saves * spe / total}
+        saves = len(
+            _multiples(every_steps, total) | _multiples(spe * (every_epochs or 0), total) | {total}
+        )
+        return {
+            "steps_per_epoch": spe,
+            "total_steps": total,
+            "val_batches_per_epoch": val_per_epoch,
+            "val_batches": math.ceil(total / spe) * val_per_epoch,
+            "saves": saves,
+            "saves_per_epoch": saves * spe / total,
+        }
     total = config.max_steps
     every = _validation_schedule(None, total, None, 1)[0]["val_check_interval"]
     validations = math.ceil(total / every)  # every `every` steps and at the last one
-    return {"steps_per_epoch": None, "total_steps": total, "val_batches_per_epoch": None,
-            "val_batches": validations * math.ceil(config.val_size / B),
-            "saves": len(_multiples(every_steps, total) | {total}), "saves_per_epoch": None}
+    return {
+        "steps_per_epoch": None,
+        "total_steps": total,
+        "val_batches_per_epoch": None,
+        "val_batches": validations * math.ceil(config.val_size / B),
+        "saves": len(_multiples(every_steps, total) | {total}),
+        "saves_per_epoch": None,
+    }
 
 
 def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[str, Any]:
@@ -256,14 +309,23 @@ def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[s
     other_s = plan["val_batches"] * val + plan["saves"] * save
     epoch_s = None
     if plan["steps_per_epoch"]:
-        epoch_s = (plan["steps_per_epoch"] * step + plan["val_batches_per_epoch"] * val
-                   + plan["saves_per_epoch"] * save)
+        epoch_s = (
+            plan["steps_per_epoch"] * step
+            + plan["val_batches_per_epoch"] * val
+            + plan["saves_per_epoch"] * save
+        )
     run_at_m = (steps_s + plan["val_batches"] * val) * measured["max_ponder"] / max(
-        measured["ponder_steps"], 1.0) + plan["saves"] * save
-    return {"examples_per_s": measured["batch_size"] / step, "epoch_s": epoch_s,
-            "run_s": steps_s + other_s, "chunks": chunks(steps_s + other_s),
-            "run_at_M_s": run_at_m, "chunks_at_M": chunks(run_at_m),
-            "disk_bound_bytes": disk_bound(measured["ckpt_bytes"], keep, plan["saves"])[0]}
+        measured["ponder_steps"], 1.0
+    ) + plan["saves"] * save
+    return {
+        "examples_per_s": measured["batch_size"] / step,
+        "epoch_s": epoch_s,
+        "run_s": steps_s + other_s,
+        "chunks": chunks(steps_s + other_s),
+        "run_at_M_s": run_at_m,
+        "chunks_at_M": chunks(run_at_m),
+        "disk_bound_bytes": disk_bound(measured["ckpt_bytes"], keep, plan["saves"])[0],
+    }
 
 
 def chunks(seconds: float) -> int:
@@ -272,6 +334,7 @@ def chunks(seconds: float) -> int:
 
 
 # --- printing --------------------------------------------------------------------------------
+
 
 def duration(seconds: float | None) -> str:
     """'850 ms', '12.3 s', '45 min', '3.2 h', '4.1 d'."""
@@ -290,43 +353,63 @@ def size(n_bytes: int | None) -> str:
     return f"{n_bytes / 1e9:.2f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
 
 
-def row(r: dict[str, Any], keep: int, lead: dict[str, str], memory: tuple[str, int | None]
-        ) -> dict[str, str]:
+def row(
+    r: dict[str, Any], keep: int, lead: dict[str, str], memory: tuple[str, int | None]
+) -> dict[str, str]:
     """One table line of a measured and projected result `r`: the `lead` columns (experiment,
     precision ...), then step time, throughput, memory (`memory`: its column and bytes),
     checkpoint and disk, and the projections."""
-    return {**lead, "step": duration(r["step_s"]), "ex/s": f"{r['examples_per_s']:.0f}",
-            "val batch": duration(r["val_batch_s"]),
-            "K/M": f"{r['ponder_steps']:.1f}/{r['max_ponder']}", memory[0]: size(memory[1]),
-            "ckpt": size(r["ckpt_bytes"]), "save": duration(r["save_s"]),
-            "saves": str(r["saves"]), f"disk (keep {keep})": size(r["disk_bound_bytes"]),
-            "steps/epoch": str(r["steps_per_epoch"] or "-"), "steps": str(r["total_steps"]),
-            "epoch": duration(r["epoch_s"]), "full run": duration(r["run_s"]),
-            "jobs": str(r["chunks"]), "run at K=M": duration(r["run_at_M_s"]),
-            "jobs at K=M": str(r["chunks_at_M"])}
+    return {
+        **lead,
+        "step": duration(r["step_s"]),
+        "ex/s": f"{r['examples_per_s']:.0f}",
+        "val batch": duration(r["val_batch_s"]),
+        "K/M": f"{r['ponder_steps']:.1f}/{r['max_ponder']}",
+        memory[0]: size(memory[1]),
+        "ckpt": size(r["ckpt_bytes"]),
+        "save": duration(r["save_s"]),
+        "saves": str(r["saves"]),
+        f"disk (keep {keep})": size(r["disk_bound_bytes"]),
+        "steps/epoch": str(r["steps_per_epoch"] or "-"),
+        "steps": str(r["total_steps"]),
+        "epoch": duration(r["epoch_s"]),
+        "full run": duration(r["run_s"]),
+        "jobs": str(r["chunks"]),
+        "run at K=M": duration(r["run_at_M_s"]),
+        "jobs at K=M": str(r["chunks_at_M"]),
+    }
 
 
-LEGEND = (f"step: median of the timed steps; K/M: ponder steps the fresh network's training loop "
-          f"ran (ACT: the batch's largest N) of the limit M; save: one checkpoint write (atomic, "
-          f"fsynced, here); epoch, full run: training steps, validation batches and checkpoint "
-          f"writes (saves) at the workflow's cadence; jobs: 4-hour Slurm jobs of "
-          f"{CHUNK_MIN} training minutes; run at K=M: scaled by M/K, an upper estimate for a "
-          f"network that learns to ponder to the limit; disk: what `halting train` states at "
-          f"start (keep periodic files + 1 being written + last.ckpt + final.ckpt).")
+LEGEND = (
+    f"step: median of the timed steps; K/M: ponder steps the fresh network's training loop "
+    f"ran (ACT: the batch's largest N) of the limit M; save: one checkpoint write (atomic, "
+    f"fsynced, here); epoch, full run: training steps, validation batches and checkpoint "
+    f"writes (saves) at the workflow's cadence; jobs: 4-hour Slurm jobs of "
+    f"{CHUNK_MIN} training minutes; run at K=M: scaled by M/K, an upper estimate for a "
+    f"network that learns to ponder to the limit; disk: what `halting train` states at "
+    f"start (keep periodic files + 1 being written + last.ckpt + final.ckpt)."
+)
 
 
 def parser(doc: str, steps: int, warmup: int) -> argparse.ArgumentParser:
     """The options both benchmarks take: --experiments, --steps, --warmup, --keep."""
-    ap = argparse.ArgumentParser(description=doc,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--experiments", nargs="+", help="names in config.yaml (default: all)")
-    ap.add_argument("--steps", type=int, default=steps,
-                    help=f"timed training steps (default {steps})")
-    ap.add_argument("--warmup", type=int, default=warmup,
-                    help=f"untimed steps first (default {warmup})")
-    ap.add_argument("--keep", type=int, default=2,
-                    help="periodic checkpoints kept (--keep_checkpoints N): the disk bound is "
-                         "(N + 2) x checkpoint, with last.ckpt and final.ckpt (default 2)")
+    ap.add_argument(
+        "--steps", type=int, default=steps, help=f"timed training steps (default {steps})"
+    )
+    ap.add_argument(
+        "--warmup", type=int, default=warmup, help=f"untimed steps first (default {warmup})"
+    )
+    ap.add_argument(
+        "--keep",
+        type=int,
+        default=2,
+        help="periodic checkpoints kept (--keep_checkpoints N): the disk bound is "
+        "(N + 2) x checkpoint, with last.ckpt and final.ckpt (default 2)",
+    )
     return ap
 
 
@@ -335,8 +418,10 @@ def select(config: dict[str, Any], names: list[str] | None) -> list[str]:
     names = names or list(config["experiments"])
     unknown = [n for n in names if n not in config["experiments"]]
     if unknown:
-        raise ValueError(f"unknown experiments {', '.join(unknown)}; config.yaml has "
-                         f"{', '.join(config['experiments'])}")
+        raise ValueError(
+            f"unknown experiments {', '.join(unknown)}; config.yaml has "
+            f"{', '.join(config['experiments'])}"
+        )
     return names
 
 
@@ -346,7 +431,8 @@ def table(rows: list[dict[str, str]]) -> str:
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in keys}
 
     def line(r: dict[str, str]) -> str:
-        return "  ".join(r[k].ljust(widths[k]) if i == 0 else r[k].rjust(widths[k])
-                         for i, k in enumerate(keys))
+        return "  ".join(
+            r[k].ljust(widths[k]) if i == 0 else r[k].rjust(widths[k]) for i, k in enumerate(keys)
+        )
 
     return "\n".join([line({k: k for k in keys}), *(line(r) for r in rows)])

@@ -17,7 +17,6 @@ import torch
 
 from halting.system import HaltingSystem, batch_metrics
 
-
 TARGET = 1.10  # ACT step time / fixed-depth step time
 
 
@@ -31,8 +30,10 @@ def batch_for(task: str, B: int, base: dict, device: str) -> dict:
         x = torch.randint(-1, 2, (B, base["bits"]), generator=g).float()
         return {"x": x.to(device), "y": torch.randint(0, 2, (B,), generator=g).to(device)}
     L = 100
-    return {"inputs": torch.randint(1, 5, (B, L), generator=g).to(device),
-            "labels": torch.randint(1, 6, (B, L), generator=g).to(device)}
+    return {
+        "inputs": torch.randint(1, 5, (B, L), generator=g).to(device),
+        "labels": torch.randint(1, 6, (B, L), generator=g).to(device),
+    }
 
 
 def make_optimizer(system: HaltingSystem) -> torch.optim.Optimizer:
@@ -70,8 +71,11 @@ def act_vs_fixed(base: dict, B: int, repeats: int, device: str) -> tuple[float, 
     fixed_kw = {"halting": "fixed", key: K}
     if base["model_type"] == "universal_transformer":
         fixed_kw.update(ut_act=False)
-    fixed_base = {k: v for k, v in base.items()
-                  if k not in ("time_penalty", "rnn_halt_bias", "ut_act_loss_weight", "ut_halt_bias")}
+    fixed_base = {
+        k: v
+        for k, v in base.items()
+        if k not in ("time_penalty", "rnn_halt_bias", "ut_act_loss_weight", "ut_halt_bias")
+    }
     fixed = make_system(fixed_base, **fixed_kw).to(device)
     opts = [make_optimizer(m) for m in (act, fixed)]
     ta, tf = [], []
@@ -111,48 +115,113 @@ def ut_flops(base: dict, B: int, device: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
     common = dict(max_steps=1)
     cases = [
-        ("ACT-RNN gru H=128 parity16", dict(task="parity", bits=16, model_type="act_rnn",
-                                            hidden_size=128, time_limit=20), 128),
-        ("ACT-RNN gru H=512 parity16", dict(task="parity", bits=16, model_type="act_rnn",
-                                            hidden_size=512, time_limit=20), 128),
-        ("ACT-RNN gru H=128 parity16 K~9", dict(task="parity", bits=16, model_type="act_rnn",
-                                                hidden_size=128, time_limit=20,
-                                                rnn_halt_bias=-2.0), 128),
-        ("ACT-RNN gru H=512 parity16 K~9", dict(task="parity", bits=16, model_type="act_rnn",
-                                                hidden_size=512, time_limit=20,
-                                                rnn_halt_bias=-2.0), 128),
-        ("ACT-RNN gru H=256 maze10x10", dict(task="maze", data_dir="-", model_type="act_rnn",
-                                             hidden_size=256, time_limit=16), 64),
-        ("UT H=128 maze10x10", dict(task="maze", data_dir="-", model_type="universal_transformer",
-                                    hidden_size=128, ut_key_depth=128, ut_value_depth=128,
-                                    ut_filter_size=256, ut_max_hops=8, ut_act=True), 32),
-        ("UT H=128 maze10x10 K~6", dict(task="maze", data_dir="-",
-                                        model_type="universal_transformer", hidden_size=128,
-                                        ut_key_depth=128, ut_value_depth=128, ut_filter_size=256,
-                                        ut_max_hops=8, ut_act=True, ut_halt_bias=-1.5), 32),
+        (
+            "ACT-RNN gru H=128 parity16",
+            dict(task="parity", bits=16, model_type="act_rnn", hidden_size=128, time_limit=20),
+            128,
+        ),
+        (
+            "ACT-RNN gru H=512 parity16",
+            dict(task="parity", bits=16, model_type="act_rnn", hidden_size=512, time_limit=20),
+            128,
+        ),
+        (
+            "ACT-RNN gru H=128 parity16 K~9",
+            dict(
+                task="parity",
+                bits=16,
+                model_type="act_rnn",
+                hidden_size=128,
+                time_limit=20,
+                rnn_halt_bias=-2.0,
+            ),
+            128,
+        ),
+        (
+            "ACT-RNN gru H=512 parity16 K~9",
+            dict(
+                task="parity",
+                bits=16,
+                model_type="act_rnn",
+                hidden_size=512,
+                time_limit=20,
+                rnn_halt_bias=-2.0,
+            ),
+            128,
+        ),
+        (
+            "ACT-RNN gru H=256 maze10x10",
+            dict(task="maze", data_dir="-", model_type="act_rnn", hidden_size=256, time_limit=16),
+            64,
+        ),
+        (
+            "UT H=128 maze10x10",
+            dict(
+                task="maze",
+                data_dir="-",
+                model_type="universal_transformer",
+                hidden_size=128,
+                ut_key_depth=128,
+                ut_value_depth=128,
+                ut_filter_size=256,
+                ut_max_hops=8,
+                ut_act=True,
+            ),
+            32,
+        ),
+        (
+            "UT H=128 maze10x10 K~6",
+            dict(
+                task="maze",
+                data_dir="-",
+                model_type="universal_transformer",
+                hidden_size=128,
+                ut_key_depth=128,
+                ut_value_depth=128,
+                ut_filter_size=256,
+                ut_max_hops=8,
+                ut_act=True,
+                ut_halt_bias=-1.5,
+            ),
+            32,
+        ),
     ]
     print(f"device: {args.device}, threads: {torch.get_num_threads()}")
     print(f"{'case':<30} {'K':>3} {'ACT ms':>9} {'fixed ms':>9} {'extra ms':>9} {'ratio':>6}")
     over = []
     for name, cfg, B in cases:
         a, f, K = act_vs_fixed({**cfg, **common}, B, args.repeats, args.device)
-        print(f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {(a - f) * 1e3:>9.2f} "
-              f"{a / f:>6.2f}")
+        print(
+            f"{name:<30} {K:>3} {a * 1e3:>9.2f} {f * 1e3:>9.2f} {(a - f) * 1e3:>9.2f} {a / f:>6.2f}"
+        )
         if a / f > TARGET:
             over.append(name)
     print(f"above the {TARGET:.2f}x target: {', '.join(over) or 'none'}")
-    ut_case = dict(task="maze", data_dir="-", model_type="universal_transformer", hidden_size=256,
-                   ut_key_depth=256, ut_value_depth=256, ut_filter_size=512, ut_max_hops=6,
-                   ut_act=True, max_steps=1)
+    ut_case = dict(
+        task="maze",
+        data_dir="-",
+        model_type="universal_transformer",
+        hidden_size=256,
+        ut_key_depth=256,
+        ut_value_depth=256,
+        ut_filter_size=512,
+        ut_max_hops=6,
+        ut_act=True,
+        max_steps=1,
+    )
     achieved, peak = ut_flops(ut_case, 64, args.device), matmul_flops(args.device)
-    print(f"UT train step: {achieved / 1e9:.1f} GFLOP/s; {peak / 1e9:.1f} GFLOP/s for a 2048^2 "
-          f"matmul; ratio {achieved / peak:.2f}")
+    print(
+        f"UT train step: {achieved / 1e9:.1f} GFLOP/s; {peak / 1e9:.1f} GFLOP/s for a 2048^2 "
+        f"matmul; ratio {achieved / peak:.2f}"
+    )
 
 
 if __name__ == "__main__":

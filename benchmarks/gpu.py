@@ -18,25 +18,39 @@ import sys
 import time
 
 import torch
-
-from _fullsize import (LEGEND, dataset_spec, experiment_config, load_config, maze_data_dir,
-                       measure, parser, project, row, schedule, select, table)
+from _fullsize import (
+    LEGEND,
+    dataset_spec,
+    experiment_config,
+    load_config,
+    maze_data_dir,
+    measure,
+    parser,
+    project,
+    row,
+    schedule,
+    select,
+    table,
+)
 
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 
 
-def bench(config: dict, name: str, precision: str, *, steps: int, warmup: int,
-          keep: int) -> dict[str, str]:
+def bench(
+    config: dict, name: str, precision: str, *, steps: int, warmup: int, keep: int
+) -> dict[str, str]:
     """One row of the table: experiment `name` at full size on cuda:0 under `precision`."""
     spec = dataset_spec(config, name)
-    data_dir = spec and maze_data_dir(spec, config["experiments"][name]["batch_size"],
-                                      log=lambda m: print(m, file=sys.stderr))
+    data_dir = spec and maze_data_dir(
+        spec, config["experiments"][name]["batch_size"], log=lambda m: print(m, file=sys.stderr)
+    )
     cfg = experiment_config(config, name, data_dir)
     measured = measure(cfg, accelerator="gpu", precision=precision, steps=steps, warmup=warmup)
     plan = schedule(cfg, spec, config["execution"])
     r = {**measured, **plan, **project(measured, plan, keep)}
-    return row(r, keep, {"experiment": name, "precision": precision},
-               ("peak mem", r["peak_cuda_bytes"]))
+    return row(
+        r, keep, {"experiment": name, "precision": precision}, ("peak mem", r["peak_cuda_bytes"])
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,8 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no per-run banners
     if not torch.cuda.is_available():
-        print(f"no CUDA GPU: skipped (torch {torch.__version__}; run `halting doctor "
-              f"--accelerator gpu` to see why)")
+        print(
+            f"no CUDA GPU: skipped (torch {torch.__version__}; run `halting doctor "
+            f"--accelerator gpu` to see why)"
+        )
         return 0
     config = load_config()
     try:
@@ -54,16 +70,27 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     props = torch.cuda.get_device_properties(0)
-    print(f"{props.name}, {props.total_memory / 2**30:.0f} GiB; torch {torch.__version__}, CUDA "
-          f"{torch.version.cuda}; {args.warmup} warm-up + {args.steps} timed steps; "
-          f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    print(
+        f"{props.name}, {props.total_memory / 2**30:.0f} GiB; torch {torch.__version__}, CUDA "
+        f"{torch.version.cuda}; {args.warmup} warm-up + {args.steps} timed steps; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        flush=True,
+    )
     rows, failed = [], []
     for name in names:
         for precision in args.precision:
             print(f"  {name} {precision} ...", file=sys.stderr, flush=True)
             try:
-                rows.append(bench(config, name, precision, steps=args.steps, warmup=args.warmup,
-                                  keep=args.keep))
+                rows.append(
+                    bench(
+                        config,
+                        name,
+                        precision,
+                        steps=args.steps,
+                        warmup=args.warmup,
+                        keep=args.keep,
+                    )
+                )
             except Exception as exc:  # one line per failure; the other runs go on
                 first = (str(exc).strip().splitlines() or [""])[0]
                 failed.append(f"{name} {precision}: {type(exc).__name__}: {first}")

@@ -28,16 +28,29 @@ def fmt_time(seconds: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=30)
     parser.add_argument("--min-path-moves", type=int, default=None)
-    parser.add_argument("--chunks", type=int, default=4,
-                        help="chunks (of 8192 layouts at 30x30) for the one-process run")
-    parser.add_argument("--baseline-layouts", type=int, default=150, help="layouts for the plain search")
-    parser.add_argument("--parallel-mazes", type=int, default=200, help="mazes for the multi-process run")
-    parser.add_argument("--workers", type=int, default=None, help="processes (default: all usable CPUs)")
-    parser.add_argument("--total", type=int, default=2000, help="mazes of the full build (train + test)")
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=4,
+        help="chunks (of 8192 layouts at 30x30) for the one-process run",
+    )
+    parser.add_argument(
+        "--baseline-layouts", type=int, default=150, help="layouts for the plain search"
+    )
+    parser.add_argument(
+        "--parallel-mazes", type=int, default=200, help="mazes for the multi-process run"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes (default: all usable CPUs)"
+    )
+    parser.add_argument(
+        "--total", type=int, default=2000, help="mazes of the full build (train + test)"
+    )
     args = parser.parse_args()
     size = args.size
     moves = mg.default_min_path_moves(size) if args.min_path_moves is None else args.min_path_moves
@@ -59,39 +72,63 @@ def main() -> None:
 
     # 3. the generator with its processes (pool start-up included; CPU of the workers too)
     tried, (wall, cpu) = {}, clocks()
-    mg.generate_mazes(args.parallel_mazes, size, moves, seed=12345, stream=8, workers=workers, stats=tried)
+    mg.generate_mazes(
+        args.parallel_mazes, size, moves, seed=12345, stream=8, workers=workers, stats=tried
+    )
     par = rates(tried["layouts"], args.parallel_mazes, wall, cpu)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"Maze-Hard generation, {size}x{size}, >= {moves} moves: {mazes} mazes in {layouts} layouts "
-          f"(acceptance {100 * accept:.3f}%); {os.cpu_count()} CPUs, load average {load:.1f}")
+    print(
+        f"Maze-Hard generation, {size}x{size}, >= {moves} moves: {mazes} mazes in {layouts} "
+        "layouts "
+        f"(acceptance {100 * accept:.3f}%); {os.cpu_count()} CPUs, load average {load:.1f}"
+    )
     if accept == 0:
         print("no maze found: raise --chunks")
         return
     plain = (plain[0], plain[0] * accept, plain[2], plain[2] * accept)
-    print(f"{'':32}{'layouts/s':>10}{'mazes/s':>9}{'CPU us/layout':>15}"
-          f"   full build ({args.total} mazes): wall, CPU")
-    rows = (("plain BFS per draw, 1 process", plain), ("bit-parallel, 1 process", fast),
-            (f"bit-parallel, {workers} processes", par))
+    print(
+        f"{'':32}{'layouts/s':>10}{'mazes/s':>9}{'CPU us/layout':>15}"
+        f"   full build ({args.total} mazes): wall, CPU"
+    )
+    rows = (
+        ("plain BFS per draw, 1 process", plain),
+        ("bit-parallel, 1 process", fast),
+        (f"bit-parallel, {workers} processes", par),
+    )
     for name, (lps, mps, lpc, mpc) in rows:
-        print(f"{name:32}{lps:10.0f}{mps:9.3f}{1e6 / lpc:15.1f}   "
-              f"{fmt_time(args.total / mps):>8}, {fmt_time(args.total / mpc)}")
-    print(f"speed-up over the plain search: {fast[0] / plain[0]:.0f}x in one process, "
-          f"{par[1] / plain[1]:.0f}x with {workers} processes")
-    print(f"projected full build on {workers} idle CPUs: {fmt_time(args.total / fast[3] / workers)} "
-          f"(one-process CPU time / {workers}); wall times depend on the machine's load")
+        print(
+            f"{name:32}{lps:10.0f}{mps:9.3f}{1e6 / lpc:15.1f}   "
+            f"{fmt_time(args.total / mps):>8}, {fmt_time(args.total / mpc)}"
+        )
+    print(
+        f"speed-up over the plain search: {fast[0] / plain[0]:.0f}x in one process, "
+        f"{par[1] / plain[1]:.0f}x with {workers} processes"
+    )
+    print(
+        f"projected full build on {workers} idle CPUs: {fmt_time(args.total / fast[3] / workers)} "
+        f"(one-process CPU time / {workers}); wall times depend on the machine's load"
+    )
 
 
 def clocks() -> tuple[float, float]:
     """Wall time and CPU time of this process and its finished children."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return time.perf_counter(), own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def rates(layouts: int, mazes: int, wall0: float, cpu0: float) -> tuple[float, float, float, float]:
     """(layouts/s, mazes/s) per wall second and per CPU second since (wall0, cpu0)."""
     wall, cpu = clocks()
-    return layouts / (wall - wall0), mazes / (wall - wall0), layouts / (cpu - cpu0), mazes / (cpu - cpu0)
+    return (
+        layouts / (wall - wall0),
+        mazes / (wall - wall0),
+        layouts / (cpu - cpu0),
+        mazes / (cpu - cpu0),
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,13 @@ def _rho(runs: list[Run]) -> float:
     return float(np.mean([difficulty_rho(r.per_example) for r in runs]))
 
 
-SWEEP = ("parity16_tau_1e-4", "parity16_tau_1e-3", "parity16_tau_3e-3", "parity16_tau_1e-2",
-         "parity16_tau_1e-1")
+SWEEP = (
+    "parity16_tau_1e-4",
+    "parity16_tau_1e-3",
+    "parity16_tau_3e-3",
+    "parity16_tau_1e-2",
+    "parity16_tau_1e-1",
+)
 
 
 def _sweep_ponder_falls(runs: dict[str, list[Run]]) -> float:
@@ -69,29 +74,91 @@ def _sweep_ponder_falls(runs: dict[str, list[Run]]) -> float:
 
 
 GOALS = [
-    Goal("ACT solves 16-bit parity", ("parity16_act",), "mean accuracy over seeds",
-         lambda g: _head(g["parity16_act"]).mean(), ">=", 0.99),
-    Goal("ACT solves 16-bit parity", ("parity16_act",), "lowest seed's accuracy",
-         lambda g: _head(g["parity16_act"]).min(), ">=", 0.97),
-    Goal("ponder grows with difficulty", ("parity16_act",),
-         "Spearman rho(ponder, non-zero entries), mean over seeds",
-         lambda g: _rho(g["parity16_act"]), ">=", 0.9, ""),
-    Goal("one step cannot", ("parity16_fixed1",), "accuracy",
-         lambda g: _head(g["parity16_fixed1"]).mean(), "<=", 0.60),
-    Goal("ponder falls as tau grows", SWEEP, "Spearman rho(tau, ponder) over the sweep",
-         _sweep_ponder_falls, "<=", -0.8, ""),
-    Goal("PonderNet extrapolates, ACT less", ("parity16_extrap_pondernet", "parity16_extrap_act"),
-         "accuracy on k = 9..16: PonderNet minus ACT",
-         lambda g: _head(g["parity16_extrap_pondernet"]).mean()
-         - _head(g["parity16_extrap_act"]).mean(), ">=", 0.10),  # "well above": 10 points
-    Goal("ACT solves Graves' addition", ("addition_graves_act",), "sequence accuracy",
-         lambda g: _head(g["addition_graves_act"]).mean(), ">=", 0.95),
-    Goal("ACT-RNN solves the maze", ("maze12_act_rnn",), "exact accuracy",
-         lambda g: _head(g["maze12_act_rnn"]).mean(), ">=", 0.90),
-    Goal("ACT-RNN solves the maze", ("maze12_act_rnn",), "valid-optimal rate",
-         lambda g: _learned(g["maze12_act_rnn"], "valid_optimal_rate").mean(), ">=", 0.90),
-    Goal("maze ponder grows with path length", ("maze12_act_rnn",),
-         "Spearman rho(ponder, shortest path)", lambda g: _rho(g["maze12_act_rnn"]), ">=", 0.5, ""),
+    Goal(
+        "ACT solves 16-bit parity",
+        ("parity16_act",),
+        "mean accuracy over seeds",
+        lambda g: _head(g["parity16_act"]).mean(),
+        ">=",
+        0.99,
+    ),
+    Goal(
+        "ACT solves 16-bit parity",
+        ("parity16_act",),
+        "lowest seed's accuracy",
+        lambda g: _head(g["parity16_act"]).min(),
+        ">=",
+        0.97,
+    ),
+    Goal(
+        "ponder grows with difficulty",
+        ("parity16_act",),
+        "Spearman rho(ponder, non-zero entries), mean over seeds",
+        lambda g: _rho(g["parity16_act"]),
+        ">=",
+        0.9,
+        "",
+    ),
+    Goal(
+        "one step cannot",
+        ("parity16_fixed1",),
+        "accuracy",
+        lambda g: _head(g["parity16_fixed1"]).mean(),
+        "<=",
+        0.60,
+    ),
+    Goal(
+        "ponder falls as tau grows",
+        SWEEP,
+        "Spearman rho(tau, ponder) over the sweep",
+        _sweep_ponder_falls,
+        "<=",
+        -0.8,
+        "",
+    ),
+    Goal(
+        "PonderNet extrapolates, ACT less",
+        ("parity16_extrap_pondernet", "parity16_extrap_act"),
+        "accuracy on k = 9..16: PonderNet minus ACT",
+        lambda g: (
+            _head(g["parity16_extrap_pondernet"]).mean() - _head(g["parity16_extrap_act"]).mean()
+        ),
+        ">=",
+        0.10,
+    ),  # "well above": 10 points
+    Goal(
+        "ACT solves Graves' addition",
+        ("addition_graves_act",),
+        "sequence accuracy",
+        lambda g: _head(g["addition_graves_act"]).mean(),
+        ">=",
+        0.95,
+    ),
+    Goal(
+        "ACT-RNN solves the maze",
+        ("maze12_act_rnn",),
+        "exact accuracy",
+        lambda g: _head(g["maze12_act_rnn"]).mean(),
+        ">=",
+        0.90,
+    ),
+    Goal(
+        "ACT-RNN solves the maze",
+        ("maze12_act_rnn",),
+        "valid-optimal rate",
+        lambda g: _learned(g["maze12_act_rnn"], "valid_optimal_rate").mean(),
+        ">=",
+        0.90,
+    ),
+    Goal(
+        "maze ponder grows with path length",
+        ("maze12_act_rnn",),
+        "Spearman rho(ponder, shortest path)",
+        lambda g: _rho(g["maze12_act_rnn"]),
+        ">=",
+        0.5,
+        "",
+    ),
 ]
 
 
@@ -102,7 +169,7 @@ def fmt(value: float, unit: str) -> str:
 
 
 def verdict(goal: Goal, value: float) -> str:
-    """"met", or the shortfall: "short by 3.2 points" / "short by 0.041"."""
+    """ "met", or the shortfall: "short by 3.2 points" / "short by 0.041"."""
     if not math.isfinite(value):
         return "not measured"
     gap = goal.target - value if goal.sense == ">=" else value - goal.target
@@ -127,20 +194,27 @@ def load_preset_runs(results: Path, preset: dict) -> tuple[dict[str, list[Run]],
 
 
 def goals_table(runs: dict[str, list[Run]]) -> list[str]:
-    lines = ["| finding | experiment | measure | goal | measured | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| finding | experiment | measure | goal | measured | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
     for goal in GOALS:
         have = all(runs.get(n) for n in goal.experiments)
         value = goal.value(runs) if have else math.nan
         target = f"{goal.sense} {fmt(goal.target, goal.unit)}"
-        lines.append(f"| {goal.what} | {', '.join(goal.experiments)} | {goal.measure} | {target} "
-                     f"| {fmt(value, goal.unit)} | {verdict(goal, value)} |")
+        lines.append(
+            f"| {goal.what} | {', '.join(goal.experiments)} | {goal.measure} | {target} "
+            f"| {fmt(value, goal.unit)} | {verdict(goal, value)} |"
+        )
     return lines
 
 
 def experiments_table(runs: dict[str, list[Run]]) -> list[str]:
-    lines = ["| experiment | seeds | headline | mean (seeds) | ponder | rho(ponder, difficulty) "
-             "| train min | source |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| experiment | seeds | headline | mean (seeds) | ponder | rho(ponder, difficulty) "
+        "| train min | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, rs in runs.items():
         if not rs:
             lines.append(f"| {name} | 0 | missing | | | | | |")
@@ -154,7 +228,8 @@ def experiments_table(runs: dict[str, list[Run]]) -> list[str]:
         source = f"results/{rs[0].task}/{name}/seed*/eval.json"
         lines.append(
             f"| {name} | {len(rs)} | {rs[0].headline} | {100 * head.mean():.1f}% ({seeds}) "
-            f"| {np.mean([r.steps_mean for r in rs]):.2f} | {rho:.3f} | {train} | `{source}` |")
+            f"| {np.mean([r.steps_mean for r in rs]):.2f} | {rho:.3f} | {train} | `{source}` |"
+        )
     return lines
 
 
@@ -164,15 +239,23 @@ def difficulty_table(runs: list[Run], bins: int = 8) -> list[str]:
     behind a rho."""
     import pandas as pd
 
-    rows = pd.concat([r.per_example[r.per_example["mode"] == "learned"] for r in runs
-                      if r.per_example is not None])
+    rows = pd.concat(
+        [
+            r.per_example[r.per_example["mode"] == "learned"]
+            for r in runs
+            if r.per_example is not None
+        ]
+    )
     key = rows["difficulty"]
     if key.nunique() > 16:
         key = pd.cut(key, bins).map(lambda iv: f"{iv.left:.0f}-{iv.right:.0f}")
     table = rows.groupby(key, observed=True).agg(
-        steps=("steps_mean", "mean"), correct=("correct", "mean"), n=("correct", "size"))
-    lines = ["| difficulty | " + " | ".join(str(k) for k in table.index) + " |",
-             "|---|" + "---|" * len(table)]
+        steps=("steps_mean", "mean"), correct=("correct", "mean"), n=("correct", "size")
+    )
+    lines = [
+        "| difficulty | " + " | ".join(str(k) for k in table.index) + " |",
+        "|---|" + "---|" * len(table),
+    ]
     lines.append("| mean ponder | " + " | ".join(f"{v:.2f}" for v in table["steps"]) + " |")
     lines.append("| accuracy | " + " | ".join(f"{100 * v:.0f}%" for v in table["correct"]) + " |")
     lines.append("| examples | " + " | ".join(str(v) for v in table["n"]) + " |")
@@ -180,12 +263,18 @@ def difficulty_table(runs: list[Run], bins: int = 8) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--results", default="results", help="the workflow's results folder")
     ap.add_argument("--config", default="presets/paper-cpu.yaml", help="the paper preset")
-    ap.add_argument("--per-difficulty", nargs="+", default=[], metavar="EXPERIMENT",
-                    help="also print ponder and accuracy per difficulty of these experiments")
+    ap.add_argument(
+        "--per-difficulty",
+        nargs="+",
+        default=[],
+        metavar="EXPERIMENT",
+        help="also print ponder and accuracy per difficulty of these experiments",
+    )
     args = ap.parse_args(argv)
     preset = yaml.safe_load(Path(args.config).read_text())
     results = Path(args.results)

@@ -25,19 +25,43 @@ import torch
 from halting.evaluate import evaluate
 from halting.train import train
 
-PARITY = dict(task="parity", hidden_size=128, rnn_cell_type="tanh_rnn", time_limit=100,
-              learning_rate=1e-3, batch_size=128, time_penalty=1e-3, val_size=2000, seed=0)
+PARITY = dict(
+    task="parity",
+    hidden_size=128,
+    rnn_cell_type="tanh_rnn",
+    time_limit=100,
+    learning_rate=1e-3,
+    batch_size=128,
+    time_penalty=1e-3,
+    val_size=2000,
+    seed=0,
+)
 RUNS = {
     "parity6": (dict(PARITY, bits=6), 5000),
     "parity8": (dict(PARITY, bits=8), 11000),
     "parity8_fixed1": (dict(PARITY, bits=8, halting="fixed", time_limit=1), 11000),
     "parity16": (dict(PARITY, bits=16), 50000),
     "parity16_fixed1": (dict(PARITY, bits=16, halting="fixed", time_limit=1), 50000),
-    "parity8_pondernet": (dict(PARITY, bits=8, halting="pondernet", time_limit=20,
-                               time_penalty=0.01), 11000),
-    "addition": (dict(task="addition", sequence_length=5, max_digits=5, hidden_size=512,
-                      rnn_cell_type="lstm", time_limit=20, learning_rate=1e-4,
-                      time_penalty=1e-3, batch_size=32, val_size=1000, seed=0), 50000),
+    "parity8_pondernet": (
+        dict(PARITY, bits=8, halting="pondernet", time_limit=20, time_penalty=0.01),
+        11000,
+    ),
+    "addition": (
+        dict(
+            task="addition",
+            sequence_length=5,
+            max_digits=5,
+            hidden_size=512,
+            rnn_cell_type="lstm",
+            time_limit=20,
+            learning_rate=1e-4,
+            time_penalty=1e-3,
+            batch_size=32,
+            val_size=1000,
+            seed=0,
+        ),
+        50000,
+    ),
 }
 
 
@@ -53,20 +77,33 @@ def run_one(name: str, seed: int, steps: int | None, run_dir: Path) -> dict:
     cfg, default_steps = RUNS[name]
     cfg = dict(cfg, seed=seed, max_steps=steps or default_steps)
     started = time.perf_counter()
-    train(cfg, run_dir=run_dir, progress_bar=False, log_every_n_steps=1000,
-          val_every_n_steps=max(1, cfg["max_steps"] // 10))
+    train(
+        cfg,
+        run_dir=run_dir,
+        progress_bar=False,
+        log_every_n_steps=1000,
+        val_every_n_steps=max(1, cfg["max_steps"] // 10),
+    )
     minutes = (time.perf_counter() - started) / 60
     result = evaluate(run_dir / "final.ckpt", out_dir=run_dir / "eval", progress=False)
     headline, learned = result["headline"], result["learned"]
-    return {"run": name, "seed": seed, "steps": cfg["max_steps"], "minutes": round(minutes, 1),
-            headline: round(learned[headline], 4), "ponder_mean": round(learned["steps_mean"], 2),
-            "ponder_by_difficulty_quartile": quartile_steps(
-                pd.read_parquet(run_dir / "eval" / "per_example.parquet"))}
+    return {
+        "run": name,
+        "seed": seed,
+        "steps": cfg["max_steps"],
+        "minutes": round(minutes, 1),
+        headline: round(learned[headline], 4),
+        "ponder_mean": round(learned["steps_mean"], 2),
+        "ponder_by_difficulty_quartile": quartile_steps(
+            pd.read_parquet(run_dir / "eval" / "per_example.parquet")
+        ),
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", nargs="+", default=["parity8", "parity8_fixed1"], choices=RUNS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds to run each with")
     ap.add_argument("--steps", type=int, help="override every run's training steps")

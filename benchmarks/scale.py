@@ -25,14 +25,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _fullsize import (
+    CONFIG,
+    LEGEND,
+    dataset_spec,
+    experiment_config,
+    load_config,
+    maze_data_dir,
+    measure,
+    parser,
+    project,
+    row,
+    schedule,
+    select,
+    table,
+)
 
-from _fullsize import (CONFIG, LEGEND, dataset_spec, experiment_config, load_config,
-                       maze_data_dir, measure, parser, project, row, schedule, select, table)
 
-
-def rehearse(name: str, *, config: dict[str, Any] | None = None,
-             data_dir: str | Path | None = None, overrides: dict[str, Any] | None = None,
-             steps: int = 3, warmup: int = 1, keep: int = 2) -> dict[str, Any]:
+def rehearse(
+    name: str,
+    *,
+    config: dict[str, Any] | None = None,
+    data_dir: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    steps: int = 3,
+    warmup: int = 1,
+    keep: int = 2,
+) -> dict[str, Any]:
     """Train experiment `name` of `config` (default config.yaml) at its size (plus `overrides`)
     for `warmup + steps` steps on the CPU; its measurements and projections."""
     config = config or load_config()
@@ -43,15 +62,26 @@ def rehearse(name: str, *, config: dict[str, Any] | None = None,
     measured = measure(cfg, accelerator="cpu", steps=steps, warmup=warmup)
     plan = schedule(cfg, spec, config["execution"])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    return {"experiment": name, **measured, **plan, **project(measured, plan, keep),
-            "peak_rss_bytes": rss}
+    return {
+        "experiment": name,
+        **measured,
+        **plan,
+        **project(measured, plan, keep),
+        "peak_rss_bytes": rss,
+    }
 
 
 def _worker(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = rehearse(args.worker, config=load_config(args.config), data_dir=args.data,
-                      steps=args.steps, warmup=args.warmup, keep=args.keep)
+    result = rehearse(
+        args.worker,
+        config=load_config(args.config),
+        data_dir=args.data,
+        steps=args.steps,
+        warmup=args.warmup,
+        keep=args.keep,
+    )
     Path(args.result).write_text(json.dumps(result))
     return 0
 
@@ -60,9 +90,22 @@ def _run_one(name: str, args: argparse.Namespace, data_dir: Path | None) -> dict
     """rehearse(name) in a fresh process; its result, or {"experiment", "error"}."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, __file__, "--worker", name, "--result", str(out),
-                   "--config", str(args.config), "--steps", str(args.steps),
-                   "--warmup", str(args.warmup), "--keep", str(args.keep)]
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            name,
+            "--result",
+            str(out),
+            "--config",
+            str(args.config),
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+            "--keep",
+            str(args.keep),
+        ]
         command += ["--threads", str(args.threads)] if args.threads else []
         command += ["--data", str(data_dir)] if data_dir else []
         done = subprocess.run(command, capture_output=True, text=True)
@@ -91,13 +134,21 @@ def main(argv: list[str] | None = None) -> int:
     data_dirs: dict[str, Path | None] = {}
     for name in names:  # build any missing maze folder once, before the workers start
         spec = dataset_spec(config, name)
-        data_dirs[name] = args.data or (spec and maze_data_dir(
-            spec, config["experiments"][name]["batch_size"],
-            log=lambda m: print(m, file=sys.stderr)))
+        data_dirs[name] = args.data or (
+            spec
+            and maze_data_dir(
+                spec,
+                config["experiments"][name]["batch_size"],
+                log=lambda m: print(m, file=sys.stderr),
+            )
+        )
     threads = args.threads or torch.get_num_threads()
-    print(f"scale rehearsal on the CPU: torch {torch.__version__}, {threads} threads of "
-          f"{os.cpu_count()} CPUs; {args.warmup} warm-up + {args.steps} timed steps; "
-          f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    print(
+        f"scale rehearsal on the CPU: torch {torch.__version__}, {threads} threads of "
+        f"{os.cpu_count()} CPUs; {args.warmup} warm-up + {args.steps} timed steps; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        flush=True,
+    )
     rows, failed = [], []
     for name in names:
         print(f"  {name} ...", file=sys.stderr, flush=True)
@@ -105,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in result:
             failed.append(f"{name}: {result['error']}")
             continue
-        rows.append(row(result, args.keep, {"experiment": name},
-                        ("peak RSS", result["peak_rss_bytes"])))
+        rows.append(
+            row(result, args.keep, {"experiment": name}, ("peak RSS", result["peak_rss_bytes"]))
+        )
     if rows:
         print(table(rows))
     print(LEGEND)

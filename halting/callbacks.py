@@ -36,10 +36,17 @@ def _rng_state() -> dict[str, Any]:
     """Every RNG state as plain types (torch.load(weights_only=True) reads it back)."""
     np_state = np.random.get_state()
     py_state = random.getstate()
-    state = {"torch": torch.get_rng_state(),
-             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
-                       int(np_state[2]), int(np_state[3]), float(np_state[4])],
-             "python": [py_state[0], list(py_state[1]), py_state[2]]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -116,7 +123,8 @@ class Guard(pl.Callback):
             raise NonFiniteError(
                 f"non-finite gradient norm ({total.item()}) at step {step}: the 16-mixed "
                 f"GradScaler skipped {self.skipped} steps in a row (scale now "
-                f"{scaler.get_scale():.3g}); use --precision bf16-mixed or 32-true")
+                f"{scaler.get_scale():.3g}); use --precision bf16-mixed or 32-true"
+            )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -140,14 +148,18 @@ class TextProgress(pl.Callback):
         step = trainer.global_step
         if step % self.every == 0:
             of = f"/{trainer.max_steps}" if trainer.max_steps > 0 else ""
-            self._log(f"step {step}{of} epoch {trainer.current_epoch} "
-                     f"{self._fmt(trainer.callback_metrics, 'train/')} "
-                     f"({time.monotonic() - self.start:.0f} s)")
+            self._log(
+                f"step {step}{of} epoch {trainer.current_epoch} "
+                f"{self._fmt(trainer.callback_metrics, 'train/')} "
+                f"({time.monotonic() - self.start:.0f} s)"
+            )
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking:
-            self._log(f"validation at step {trainer.global_step}: "
-                     f"{self._fmt(trainer.callback_metrics, 'val/')}")
+            self._log(
+                f"validation at step {trainer.global_step}: "
+                f"{self._fmt(trainer.callback_metrics, 'val/')}"
+            )
 
 
 class TerminalProgress(pl.Callback):
@@ -220,7 +232,7 @@ class StopSignals(pl.Callback):
                 previous = signal.signal(sig, self._handle)
                 self._previous.setdefault(sig, previous)
 
-    def __enter__(self) -> "StopSignals":
+    def __enter__(self) -> StopSignals:
         self._install()
         return self
 
@@ -242,11 +254,23 @@ class StepCheckpoints(pl.Callback):
     validates at its final step; the metrics of the latest validation travel in the checkpoint
     (they are the run's result when a resume finds nothing left to do)."""
 
-    def __init__(self, ckpt_dir: Path, *, every_n_steps: int | None, every_n_epochs: int | None,
-                 steps_per_epoch: int | None, max_steps: int, max_epochs: int | None,
-                 val_due, budget_s: float | None, start: float, log: Callable[[str], None],
-                 keep: int = 2, last_every_s: float | None = None,
-                 stop: StopSignals | None = None) -> None:
+    def __init__(
+        self,
+        ckpt_dir: Path,
+        *,
+        every_n_steps: int | None,
+        every_n_epochs: int | None,
+        steps_per_epoch: int | None,
+        max_steps: int,
+        max_epochs: int | None,
+        val_due,
+        budget_s: float | None,
+        start: float,
+        log: Callable[[str], None],
+        keep: int = 2,
+        last_every_s: float | None = None,
+        stop: StopSignals | None = None,
+    ) -> None:
         self.dir, self.every_n_steps, self.every_n_epochs = ckpt_dir, every_n_steps, every_n_epochs
         self.spe, self.max_steps, self.max_epochs = steps_per_epoch, max_steps, max_epochs
         self.val_due, self.budget_s, self.start, self._log = val_due, budget_s, start, log
@@ -267,8 +291,11 @@ class StepCheckpoints(pl.Callback):
         return self.prior_seconds + ran
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_val_step": self.last_val_step, "last_val_metrics": self.last_val_metrics,
-                "train_seconds": self.train_seconds()}
+        return {
+            "last_val_step": self.last_val_step,
+            "last_val_metrics": self.last_val_metrics,
+            "train_seconds": self.train_seconds(),
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.last_val_step = int(state_dict["last_val_step"])
@@ -339,7 +366,7 @@ class StepCheckpoints(pl.Callback):
             pause = self._signalled()  # it arrived during this step's validation
         if pause:
             self.paused_at, self.pause_reason = step, pause
-            spent = (f" of {self.budget_s / 60:.1f} min used" if pause == "time budget" else "")
+            spent = f" of {self.budget_s / 60:.1f} min used" if pause == "time budget" else ""
             self._log(f"paused at step {step} ({pause}{spent}); {last} holds the state")
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:

@@ -46,8 +46,10 @@ class CorruptCheckpoint(RuntimeError):
                 return f"{path} is not a halting checkpoint (a zip file not written by torch.save)"
         found = re.search(r"WeightsUnpickler error: (.*?)(\. Please .*)?$", str(exc), re.M)
         if found:  # e.g. "Unsupported global: GLOBAL argparse.Namespace was not an allowed ..."
-            return (f"{path} is not a halting checkpoint (it holds more than tensors, numbers, "
-                    f"strings, lists and dicts: {found[1]})")
+            return (
+                f"{path} is not a halting checkpoint (it holds more than tensors, numbers, "
+                f"strings, lists and dicts: {found[1]})"
+            )
         first = (str(exc).strip().splitlines() or [""])[0]
         return f"cannot read checkpoint {path}: {type(exc).__name__}: {first}"
 
@@ -57,6 +59,7 @@ class LockHeld(RuntimeError):
 
 
 # --- writing and reading ---------------------------------------------------------------------
+
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over `path`:
@@ -87,8 +90,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return load_checkpoint(path, map_location=map_location or "cpu")
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
-                    mmap: bool = False) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: Any = "cpu", mmap: bool = False
+) -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; CorruptCheckpoint if unreadable or not ours.
 
     `mmap=True` maps the tensors' bytes instead of reading them: for a read of the metadata only
@@ -101,8 +105,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu",
     except Exception as exc:  # truncated zip, empty file, foreign pickle: all mean unusable
         raise CorruptCheckpoint(CorruptCheckpoint.why(path, exc)) from exc
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise CorruptCheckpoint(f"{path} is not a halting checkpoint (a torch file without "
-                                "state_dict and hyper_parameters)")
+        raise CorruptCheckpoint(
+            f"{path} is not a halting checkpoint (a torch file without "
+            "state_dict and hyper_parameters)"
+        )
     return ckpt
 
 
@@ -123,7 +129,7 @@ def prune_periodic(ckpt_dir: str | os.PathLike, keep: int) -> list[Path]:
     if keep < 0:
         return []
     files = periodic_files(ckpt_dir)
-    doomed = files[:max(0, len(files) - keep)]
+    doomed = files[: max(0, len(files) - keep)]
     for path in doomed:
         path.unlink(missing_ok=True)
     return doomed
@@ -159,13 +165,17 @@ def find_resumable(ckpt_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]] |
             best = (path, ckpt)
         break
     if skipped:
-        where = f"resuming from {best[0]} instead" if best else f"no readable checkpoint in {ckpt_dir}"
-        warnings.warn(f"skipped unreadable checkpoint(s): {'; '.join(skipped)}; {where}",
-                      stacklevel=2)
+        where = (
+            f"resuming from {best[0]} instead" if best else f"no readable checkpoint in {ckpt_dir}"
+        )
+        warnings.warn(
+            f"skipped unreadable checkpoint(s): {'; '.join(skipped)}; {where}", stacklevel=2
+        )
     return best
 
 
 # --- the run lock ----------------------------------------------------------------------------
+
 
 class RunLock:
     """An exclusive lock file `<ckpt_dir>/train.lock` holding the owner's pid and host.
@@ -200,7 +210,7 @@ class RunLock:
         except (OSError, ValueError):
             return {}
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         for _ in range(3):
             if self._try_create():
                 self.held = True
@@ -220,16 +230,19 @@ class RunLock:
             raise LockHeld(
                 f"lock file {self.path} is held by {where}: another trainer is writing this "
                 f"run. Wait for it to end (or stop it); if that process is gone, delete "
-                f"{self.path} and run again.")
-        raise LockHeld(f"could not take lock file {self.path}: other trainers keep taking it; "
-                       "make sure only one trainer runs on this run folder")
+                f"{self.path} and run again."
+            )
+        raise LockHeld(
+            f"could not take lock file {self.path}: other trainers keep taking it; "
+            "make sure only one trainer runs on this run folder"
+        )
 
     def release(self) -> None:
         if self.held and self._read() == self.owner:
             self.path.unlink()
         self.held = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
@@ -238,12 +251,13 @@ class RunLock:
 
 # --- rebuilding a model ----------------------------------------------------------------------
 
+
 def model_state_dict(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The backbone's weights from a checkpoint's `state_dict` (the EMA weights when EMA was on:
     Lightning's EMAWeightAveraging stores the average there and the raw weights under
     `current_model_state`)."""
     prefix = "model."
-    return {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
 
 
 def load_model(path: str | os.PathLike, map_location: Any = "cpu"):
@@ -262,6 +276,10 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu"):
     model.load_state_dict(model_state_dict(ckpt))
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
     model.eval()
-    info = {**hparams, "global_step": ckpt.get("global_step"), "epoch": ckpt.get("epoch"),
-            "ema": bool(hparams["config"].get("use_ema"))}
+    info = {
+        **hparams,
+        "global_step": ckpt.get("global_step"),
+        "epoch": ckpt.get("epoch"),
+        "ema": bool(hparams["config"].get("use_ema")),
+    }
     return model, info

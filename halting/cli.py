@@ -14,7 +14,10 @@ import sys
 # `run(args, command) -> int` (exit status).
 COMMANDS: dict[str, tuple[str, str]] = {
     "build-maze": ("halting.data.maze_cli", "build a Maze-Hard dataset folder (HRM/TRM format)"),
-    "maze-stats": ("halting.data.maze_cli", "print statistics of maze dataset folders side by side"),
+    "maze-stats": (
+        "halting.data.maze_cli",
+        "print statistics of maze dataset folders side by side",
+    ),
     "train": ("halting.train_cli", "train a model (the runbook's train.py / tasks/*.py flags)"),
     "evaluate": ("halting.evaluate", "evaluate a checkpoint: eval.json + per_example.parquet"),
     "figures": ("halting.figures", "draw the paper figures from finished runs"),

@@ -103,20 +103,34 @@ class ExperimentConfig:
         _check_choice("ut_act_update", self.ut_act_update, ("weighted", "interpolate"))
         _check_choice("pondernet_eval", self.pondernet_eval, ("sample", "median"))
         _check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
-        _check_choice("addition_distribution", self.addition_distribution,
-                      ADDITION_DISTRIBUTIONS)
-        for name in ("bits", "sequence_length", "max_digits", "hidden_size", "time_limit",
-                     "ut_embedding_size", "ut_heads", "ut_max_hops", "batch_size", "val_size"):
+        _check_choice("addition_distribution", self.addition_distribution, ADDITION_DISTRIBUTIONS)
+        for name in (
+            "bits",
+            "sequence_length",
+            "max_digits",
+            "hidden_size",
+            "time_limit",
+            "ut_embedding_size",
+            "ut_heads",
+            "ut_max_hops",
+            "batch_size",
+            "val_size",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.lambda_p < 1.0:
             raise ValueError(f"config field 'lambda_p' must be in (0, 1), got {self.lambda_p}")
         if self.task == "maze" and not self.data_dir:
             raise ValueError("config field 'data_dir' is required for task 'maze'")
-        if self.model_type == "universal_transformer" and not self.ut_act and self.halting != "fixed":
+        if (
+            self.model_type == "universal_transformer"
+            and not self.ut_act
+            and self.halting != "fixed"
+        ):
             raise ValueError(
                 "universal_transformer without ut_act runs a fixed ut_max_hops: set ut_act: true "
-                f"to use halting {self.halting!r}, or halting: fixed")
+                f"to use halting {self.halting!r}, or halting: fixed"
+            )
         if self.rnn_encoder == "conv" and self.rnn_cell_type != "gru":
             raise ValueError("rnn_encoder 'conv' is a convolutional GRU: set rnn_cell_type: gru")
         if self.max_epochs is None and self.max_steps is None:
@@ -163,13 +177,23 @@ _APPLIES: dict[str, Any] = {
     "rnn_encoder": lambda c: c.model_type == "act_rnn" and c.task == "maze",
     "rnn_halt_bias": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
     "time_penalty": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
-    **{f"ut_{k}": (lambda c: c.model_type == "universal_transformer")
-       for k in ("embedding_size", "heads", "key_depth", "value_depth", "filter_size",
-                 "max_hops", "act")},
+    **{
+        f"ut_{k}": (lambda c: c.model_type == "universal_transformer")
+        for k in (
+            "embedding_size",
+            "heads",
+            "key_depth",
+            "value_depth",
+            "filter_size",
+            "max_hops",
+            "act",
+        )
+    },
     "ut_act_loss_weight": lambda c: c.model_type == "universal_transformer" and c.ut_act,
     "ut_halt_bias": lambda c: c.model_type == "universal_transformer" and c.ut_act,
-    "ut_act_update": lambda c: c.model_type == "universal_transformer" and c.ut_act
-    and c.criterion == "act",  # PonderNet's loss and halting never read the mixed state
+    "ut_act_update": lambda c: (
+        c.model_type == "universal_transformer" and c.ut_act and c.criterion == "act"
+    ),  # PonderNet's loss and halting never read the mixed state
     "act_eps": lambda c: c.criterion == "act",
     "lambda_p": lambda c: c.criterion == "pondernet",
     "pondernet_eval": lambda c: c.criterion == "pondernet",
@@ -184,7 +208,9 @@ _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"config field {name!r} must be one of {', '.join(choices)}; got {value!r}")
+        raise ValueError(
+            f"config field {name!r} must be one of {', '.join(choices)}; got {value!r}"
+        )
 
 
 @functools.cache
@@ -192,19 +218,28 @@ def field_docs() -> dict[str, tuple[str, tuple[str, ...] | None]]:
     """Each ExperimentConfig field -> (its trailing `# comment` above, the one description of
     the field; its choices from the `_check_choice` calls of __post_init__, or None)."""
     source = Path(__file__).read_text()
-    comments = {tok.start[0]: tok.string.lstrip("#").strip()
-                for tok in tokenize.generate_tokens(io.StringIO(source).readline)
-                if tok.type == tokenize.COMMENT}
-    body = next(node for node in ast.parse(source).body
-                if isinstance(node, ast.ClassDef) and node.name == ExperimentConfig.__name__).body
+    comments = {
+        tok.start[0]: tok.string.lstrip("#").strip()
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+        if tok.type == tokenize.COMMENT
+    }
+    body = next(
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.ClassDef) and node.name == ExperimentConfig.__name__
+    ).body
     choices = {}
     for call in ast.walk(next(f for f in body if getattr(f, "name", "") == "__post_init__")):
         if isinstance(call, ast.Call) and getattr(call.func, "id", "") == _check_choice.__name__:
             name, _, values = call.args
-            choices[ast.literal_eval(name)] = (globals()[values.id] if isinstance(values, ast.Name)
-                                               else ast.literal_eval(values))
-    return {node.target.id: (comments.get(node.end_lineno, ""), choices.get(node.target.id))
-            for node in body if isinstance(node, ast.AnnAssign)}
+            choices[ast.literal_eval(name)] = (
+                globals()[values.id] if isinstance(values, ast.Name) else ast.literal_eval(values)
+            )
+    return {
+        node.target.id: (comments.get(node.end_lineno, ""), choices.get(node.target.id))
+        for node in body
+        if isinstance(node, ast.AnnAssign)
+    }
 
 
 def inapplicable_fields(config: ExperimentConfig, given: set[str]) -> list[str]:
@@ -228,7 +263,8 @@ def make_config(values: dict[str, Any], source: str = "config") -> ExperimentCon
     if bad:
         raise ValueError(
             f"{source}: {', '.join(bad)} do(es) not apply to task={config.task}, "
-            f"model_type={config.model_type}, halting={config.criterion}")
+            f"model_type={config.model_type}, halting={config.criterion}"
+        )
     return config
 
 

@@ -128,8 +128,9 @@ class ACT:
         # compared as tensors, in the sums' dtype, exactly as `finish` counts N
         return state["mode"] == "max" or bool(state["cum"].min() < 1.0 - self.eps)
 
-    def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
-               update: str = "weighted") -> dict:
+    def finish(
+        self, state: dict, halt_logits: Tensor, states, limit: int, update: str = "weighted"
+    ) -> dict:
         """From the logits (*U, K) and the states s^n (*U, ...) of the K steps run: the
         mean-field state sum_n p^n s^n, steps N, remainder R = p^N, per-unit cost rho = N + R,
         and p, h padded to (*U, M) (detached: reported only)."""
@@ -145,8 +146,14 @@ class ACT:
         else:
             mean_field, p, cost, R, h_run = _ACTMeanField.apply(halt_logits, N, maskf, *states)
         steps = maskf * float(limit) if state["mode"] == "max" else N  # max: read out step M
-        return {"state": mean_field, "steps": steps, "remainder": R, "cost": cost,
-                "p": _pad(p.detach(), limit), "halt_prob": _pad(h_run, limit)}
+        return {
+            "state": mean_field,
+            "steps": steps,
+            "remainder": R,
+            "cost": cost,
+            "p": _pad(p.detach(), limit),
+            "halt_prob": _pad(h_run, limit),
+        }
 
 
 def act_weights(halt_logits: Tensor, N: Tensor, maskf: Tensor):
@@ -230,8 +237,14 @@ class PonderNet:
 
     def init_state(self, unit_mask: Tensor, mode: str = "train") -> dict:
         zeros = torch.zeros(unit_mask.shape, device=unit_mask.device)
-        return {"mode": mode, "log_unhalted": zeros, "cum": zeros, "mask": unit_mask,
-                "halted": ~unit_mask, "halt_step": zeros}
+        return {
+            "mode": mode,
+            "log_unhalted": zeros,
+            "cum": zeros,
+            "mask": unit_mask,
+            "halted": ~unit_mask,
+            "halt_step": zeros,
+        }
 
     @torch.no_grad()
     def keep_going(self, state: dict, halt_logit: Tensor, n: int, limit: int) -> bool:
@@ -251,8 +264,9 @@ class PonderNet:
         state["halt_step"] = torch.where(halt_now, float(n), state["halt_step"])
         return n < limit and not bool(state["halted"].all())
 
-    def finish(self, state: dict, halt_logits: Tensor, states, limit: int,
-               update: str = "weighted") -> dict:
+    def finish(
+        self, state: dict, halt_logits: Tensor, states, limit: int, update: str = "weighted"
+    ) -> dict:
         """p_n in log space (finite gradients when lambda saturates) from the logits of the K
         steps run (*U, K): p_n = lambda_n prod_{j<n} (1 - lambda_j) for n < K, the leftover
         prod_{j<K} (1 - lambda_j) on step K. The loop runs K = M steps in every mode; a caller
@@ -281,9 +295,14 @@ class PonderNet:
         else:
             steps = (p * torch.arange(1, K + 1, device=p.device, dtype=p.dtype)).sum(-1)
             weights = p
-        return {"state": mix(states, weights, update), "steps": steps,
-                "remainder": torch.zeros_like(maskf), "cost": kl, "p": p_full,
-                "halt_prob": _pad(lam, limit)}
+        return {
+            "state": mix(states, weights, update),
+            "steps": steps,
+            "remainder": torch.zeros_like(maskf),
+            "cost": kl,
+            "p": p_full,
+            "halt_prob": _pad(lam, limit),
+        }
 
 
 class FixedDepth:
@@ -302,14 +321,21 @@ class FixedDepth:
     def keep_going(self, state: dict, halt_logit: Tensor | None, n: int, limit: int) -> bool:
         return n < limit
 
-    def finish(self, state: dict, halt_logits: Tensor | None, states, limit: int,
-               update: str = "weighted") -> dict:
+    def finish(
+        self, state: dict, halt_logits: Tensor | None, states, limit: int, update: str = "weighted"
+    ) -> dict:
         """The output is s^M; p is one-hot at M."""
         mask = state["mask"].float()
         p = torch.zeros(mask.shape + (limit,), device=mask.device)
         p[..., limit - 1] = mask
-        return {"state": states[-1], "steps": mask * limit, "remainder": torch.zeros_like(mask),
-                "cost": torch.zeros_like(mask), "p": p, "halt_prob": torch.zeros_like(p)}
+        return {
+            "state": states[-1],
+            "steps": mask * limit,
+            "remainder": torch.zeros_like(mask),
+            "cost": torch.zeros_like(mask),
+            "p": p,
+            "halt_prob": torch.zeros_like(p),
+        }
 
 
 def truncated_geometric(lambda_p: float, limit: int, device=None) -> Tensor:
@@ -338,8 +364,9 @@ def _pad(values: Tensor, limit: int) -> Tensor:
     return values if K == limit else F.pad(values, (0, limit - K))
 
 
-def build_criterion(name: str, *, act_eps: float = 0.01, lambda_p: float = 0.2,
-                    pondernet_eval: str = "sample"):
+def build_criterion(
+    name: str, *, act_eps: float = 0.01, lambda_p: float = 0.2, pondernet_eval: str = "sample"
+):
     """The criterion object for a config's `criterion` name."""
     if name == "act":
         return ACT(eps=act_eps)

@@ -28,11 +28,25 @@ GPU_NAMES = ("gpu", "cuda")  # accelerator values that ask for a CUDA GPU
 # CUDA_VISIBLE_DEVICES values that hide every GPU rather than name one.
 NO_DEVICES = ("", "-1", "NoDevFiles", "none")
 # Slurm variables set when the job or step holds GPUs (--gres=gpu:..., --gpus ...).
-SLURM_GPU_VARS = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE", "SLURM_GPUS",
-                  "SLURM_GPUS_PER_NODE", "SLURM_GPUS_PER_TASK")
-SLURM_VARS = ("SLURM_JOB_ID", "SLURM_JOB_PARTITION", "CUDA_VISIBLE_DEVICES",
-              "SLURM_CPUS_PER_TASK", "SLURM_MEM_PER_NODE", "SLURM_MEM_PER_CPU", "SLURM_JOB_GPUS",
-              "SLURM_GPUS_ON_NODE", "SLURM_JOB_NODELIST")
+SLURM_GPU_VARS = (
+    "SLURM_JOB_GPUS",
+    "SLURM_STEP_GPUS",
+    "SLURM_GPUS_ON_NODE",
+    "SLURM_GPUS",
+    "SLURM_GPUS_PER_NODE",
+    "SLURM_GPUS_PER_TASK",
+)
+SLURM_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_JOB_PARTITION",
+    "CUDA_VISIBLE_DEVICES",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_MEM_PER_NODE",
+    "SLURM_MEM_PER_CPU",
+    "SLURM_JOB_GPUS",
+    "SLURM_GPUS_ON_NODE",
+    "SLURM_JOB_NODELIST",
+)
 
 
 def torch_build() -> str:
@@ -74,8 +88,10 @@ def no_gpu_reason(env: Mapping[str, str] | None = None) -> str:
             torch.cuda.init()  # a CUDA build says here why it sees no GPU (driver, devices)
         except Exception as exc:
             why = f": {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
-    return (f"no CUDA GPU is visible to torch ({torch_build()}{why}; "
-            f"CUDA_VISIBLE_DEVICES={_visible(env)})")
+    return (
+        f"no CUDA GPU is visible to torch ({torch_build()}{why}; "
+        f"CUDA_VISIBLE_DEVICES={_visible(env)})"
+    )
 
 
 def check_accelerator(accelerator: str) -> None:
@@ -83,9 +99,11 @@ def check_accelerator(accelerator: str) -> None:
     torch sees none; any other value passes."""
     if accelerator not in GPU_NAMES or torch.cuda.is_available():
         return
-    raise ValueError(f"--accelerator {accelerator}: {no_gpu_reason()}; run `halting doctor "
-                     f"--accelerator gpu` on the GPU node to see why, or use --accelerator "
-                     f"auto or cpu")
+    raise ValueError(
+        f"--accelerator {accelerator}: {no_gpu_reason()}; run `halting doctor "
+        f"--accelerator gpu` on the GPU node to see why, or use --accelerator "
+        f"auto or cpu"
+    )
 
 
 def matmul_check(device: str, n: int = MATMUL_SIZE) -> tuple[float, float]:
@@ -118,8 +136,10 @@ def gpu_lines() -> tuple[list[str], str | None]:
             props = torch.cuda.get_device_properties(i)
             with torch.cuda.device(i):
                 bf16 = "yes" if torch.cuda.is_bf16_supported() else "no"
-            lines.append(f"GPU {i}: {props.name}, {_gib(props.total_memory)}, compute "
-                         f"capability {props.major}.{props.minor}, bf16 {bf16}")
+            lines.append(
+                f"GPU {i}: {props.name}, {_gib(props.total_memory)}, compute "
+                f"capability {props.major}.{props.minor}, bf16 {bf16}"
+            )
             seconds, error = matmul_check(f"cuda:{i}")
         except Exception as exc:  # no kernel image for this GPU, driver too old, ECC error ...
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -127,11 +147,15 @@ def gpu_lines() -> tuple[list[str], str | None]:
             failure = failure or f"GPU {i} does not work: {first}"
             continue
         verdict = "ok" if error <= MATMUL_RTOL else "WRONG"
-        lines.append(f"  matmul {MATMUL_SIZE}x{MATMUL_SIZE} fp32: {seconds * 1e3:.2f} ms, "
-                     f"max error vs CPU {error:.1e} of the largest value: {verdict}")
+        lines.append(
+            f"  matmul {MATMUL_SIZE}x{MATMUL_SIZE} fp32: {seconds * 1e3:.2f} ms, "
+            f"max error vs CPU {error:.1e} of the largest value: {verdict}"
+        )
         if verdict != "ok":
-            failure = failure or (f"GPU {i} ({props.name}) computes a wrong matmul (error "
-                                  f"{error:.1e} of the largest value, CPU as reference)")
+            failure = failure or (
+                f"GPU {i} ({props.name}) computes a wrong matmul (error "
+                f"{error:.1e} of the largest value, CPU as reference)"
+            )
     return lines, failure
 
 
@@ -153,8 +177,9 @@ def slurm_time_limit(env: Mapping[str, str]) -> str | None:
     if not job or shutil.which("squeue") is None:
         return None
     try:
-        done = subprocess.run(["squeue", "-h", "-j", job, "-o", "%l %L"], capture_output=True,
-                              text=True, timeout=10)
+        done = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%l %L"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = done.stdout.split()
@@ -171,28 +196,37 @@ def slurm_lines(env: Mapping[str, str]) -> list[str]:
     return ["Slurm job:", *lines]
 
 
-def diagnose(accelerator: str,
-             env: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
+def diagnose(
+    accelerator: str, env: Mapping[str, str] | None = None
+) -> tuple[list[str], str | None]:
     """The report's lines and, when a GPU was asked for and none works, the one-line reason."""
     env = os.environ if env is None else env
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    lines = [f"{torch_build()}; cuDNN {cudnn or 'none'}",
-             f"CPU threads: torch uses {torch.get_num_threads()}, {cpus} usable by this process",
-             f"CUDA_VISIBLE_DEVICES={_visible(env)}"]
+    lines = [
+        f"{torch_build()}; cuDNN {cudnn or 'none'}",
+        f"CPU threads: torch uses {torch.get_num_threads()}, {cpus} usable by this process",
+        f"CUDA_VISIBLE_DEVICES={_visible(env)}",
+    ]
     failure = None
     if torch.cuda.is_available():
         lines.append(f"CUDA available: {torch.cuda.device_count()} GPU(s)")
         gpus, failure = gpu_lines()
         lines += gpus
     else:
-        lines.append(f"CUDA available: no ({no_gpu_reason(env)})" if torch.version.cuda
-                     else "CUDA available: no")
+        lines.append(
+            f"CUDA available: no ({no_gpu_reason(env)})"
+            if torch.version.cuda
+            else "CUDA available: no"
+        )
     lines += slurm_lines(env)
     wanted = gpu_requested(accelerator, env)
     if wanted and failure is None and not torch.cuda.is_available():
-        hint = ("" if torch.version.cuda else "; install a CUDA build of torch (README: "
-                "Installing on a GPU cluster)")
+        hint = (
+            ""
+            if torch.version.cuda
+            else "; install a CUDA build of torch (README: Installing on a GPU cluster)"
+        )
         failure = f"{wanted} asks for a GPU, but {no_gpu_reason(env)}{hint}"
     if failure is not None and not wanted:
         lines.append(f"note: {failure} (no GPU was asked for: training runs on the CPU)")
@@ -207,10 +241,15 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.description = (
         "Check torch, CUDA and the GPU (the runbook's step 3): versions, GPUs and their memory, "
         "bf16, a CUDA matmul against the CPU, the Slurm job's resources. Exit 1 with one line on "
-        "stderr when a GPU is asked for (or allocated by Slurm) and none works.")
-    parser.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu"),
-                        help="what training will ask for; `gpu` on a GPU node (default auto: "
-                             "a GPU is expected when CUDA_VISIBLE_DEVICES or Slurm names one)")
+        "stderr when a GPU is asked for (or allocated by Slurm) and none works."
+    )
+    parser.add_argument(
+        "--accelerator",
+        default="auto",
+        choices=("auto", "cpu", "gpu"),
+        help="what training will ask for; `gpu` on a GPU node (default auto: "
+        "a GPU is expected when CUDA_VISIBLE_DEVICES or Slurm names one)",
+    )
 
 
 def run(args: argparse.Namespace, command: str) -> int:

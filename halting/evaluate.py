@@ -71,8 +71,9 @@ class EvaluationInputError(ValueError):
 
 # --- inputs ----------------------------------------------------------------------------------
 
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "gpu" is an alias of "cuda" (Lightning's name)."""
+    """ "auto" -> CUDA when available, else CPU; "gpu" is an alias of "cuda" (Lightning's name)."""
     name = str(device)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
@@ -95,9 +96,14 @@ def _toy_train(config: ExperimentConfig, size: int) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts])[:size] for k in parts[0]}
 
 
-def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
-                   data_dir: str | os.PathLike | None = None, split: str = "test",
-                   n_examples: int | None = None) -> dict[str, np.ndarray]:
+def load_eval_data(
+    config: ExperimentConfig,
+    data_meta: dict[str, Any],
+    *,
+    data_dir: str | os.PathLike | None = None,
+    split: str = "test",
+    n_examples: int | None = None,
+) -> dict[str, np.ndarray]:
     """The examples to evaluate, as numpy arrays with a leading example axis, plus
     `example_id` (row in the split) and `difficulty` (see the module docstring).
 
@@ -120,20 +126,27 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
             maze = load_maze_split(Path(root), split)
         except (OSError, ValueError, KeyError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise EvaluationInputError(f"cannot load maze split {split!r} from {root}: "
-                                       f"{first}") from None
+            raise EvaluationInputError(
+                f"cannot load maze split {split!r} from {root}: {first}"
+            ) from None
         seq_len = data_meta.get("seq_len")
         if seq_len is not None and maze.inputs.shape[1] != int(seq_len):
             raise EvaluationInputError(
                 f"{root}: mazes have {maze.inputs.shape[1]} cells, the model was trained on "
-                f"{seq_len}")
+                f"{seq_len}"
+            )
         n = len(maze.inputs) if n_examples is None else min(n_examples, len(maze.inputs))
         inputs = maze.inputs[:n].astype(np.int64)
         side = int(maze.size)
-        difficulty = np.array([shortest_path_moves(g) for g in inputs.reshape(n, side, side)],
-                              dtype=np.int64)
-        return {"inputs": inputs, "labels": maze.labels[:n].astype(np.int64),
-                "example_id": np.arange(n, dtype=np.int64), "difficulty": difficulty}
+        difficulty = np.array(
+            [shortest_path_moves(g) for g in inputs.reshape(n, side, side)], dtype=np.int64
+        )
+        return {
+            "inputs": inputs,
+            "labels": maze.labels[:n].astype(np.int64),
+            "example_id": np.arange(n, dtype=np.int64),
+            "difficulty": difficulty,
+        }
 
     from halting.data import toy
 
@@ -155,6 +168,7 @@ def load_eval_data(config: ExperimentConfig, data_meta: dict[str, Any], *,
 
 
 # --- one batch -------------------------------------------------------------------------------
+
 
 def unit_steps(out, limit: int, lambda_p: float | None = None) -> dict[str, torch.Tensor]:
     """Per-example ponder statistics over the valid halting units of a HaltingOutput:
@@ -187,17 +201,26 @@ def task_records(task: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]
         return {"correct": metrics.parity_correct(logits, batch["y"])}
     if task == "addition":
         c = metrics.addition_correct(logits, batch["y"], batch["mask"])
-        return {"correct": c["sequence"], "place_accuracy": c["place_correct"],
-                "place_count": c["place_count"]}
+        return {
+            "correct": c["sequence"],
+            "place_accuracy": c["place_correct"],
+            "place_count": c["place_count"],
+        }
     pred = logits.argmax(-1)  # (B, L)
     c = metrics.maze_metrics(pred, batch["labels"])
-    return {"correct": c["exact"], "token_accuracy": c["token_correct"],
-            "path_tp": c["path_tp"], "path_fp": c["path_fp"], "path_fn": c["path_fn"],
-            "valid_optimal": metrics.valid_optimal(batch["inputs"], pred),
-            "prediction": pred.to(torch.uint8)}
+    return {
+        "correct": c["exact"],
+        "token_accuracy": c["token_correct"],
+        "path_tp": c["path_tp"],
+        "path_fp": c["path_fp"],
+        "path_fn": c["path_fn"],
+        "valid_optimal": metrics.valid_optimal(batch["inputs"], pred),
+        "prediction": pred.to(torch.uint8),
+    }
 
 
 # --- the whole set ---------------------------------------------------------------------------
+
 
 @dataclass
 class EvalResult:
@@ -209,8 +232,9 @@ class EvalResult:
     examples: dict[str, np.ndarray] | None
 
 
-def _summary(task: str, criterion: str, rec: dict[str, np.ndarray], penalty: float,
-             limit: int) -> dict[str, float]:
+def _summary(
+    task: str, criterion: str, rec: dict[str, np.ndarray], penalty: float, limit: int
+) -> dict[str, float]:
     """eval.json's metrics object of one mode from the concatenated per-example records."""
     out: dict[str, float] = {}
     if task == "maze":
@@ -239,10 +263,16 @@ def _numpy(value) -> np.ndarray:
     return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
 
 
-def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
-                   data: dict[str, np.ndarray], *, device: str | torch.device = "cpu",
-                   batch_size: int = 256, progress: bool = False,
-                   n_saved_examples: int = N_SAVED_EXAMPLES) -> EvalResult:
+def evaluate_model(
+    model: nn.Module,
+    config: ExperimentConfig | dict[str, Any],
+    data: dict[str, np.ndarray],
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 256,
+    progress: bool = False,
+    n_saved_examples: int = N_SAVED_EXAMPLES,
+) -> EvalResult:
     """Run `model` over `data` (from `load_eval_data`) in batches, once with its learned halting
     (mode "eval") and once for all M steps (mode "max"), under no_grad. A fixed-depth model
     always runs M steps, so its one forward serves both modes.
@@ -263,8 +293,10 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
     n = len(data["example_id"])
     if n == 0:
         # load_eval_data never returns none (a maze split holds >= 1 group, val_size >= 1)
-        raise EvaluationInputError("no examples to evaluate: data['example_id'] is empty; pass "
-                                   "load_eval_data's output or a non-empty slice of it")
+        raise EvaluationInputError(
+            "no examples to evaluate: data['example_id'] is empty; pass "
+            "load_eval_data's output or a non-empty slice of it"
+        )
     records: dict[str, dict[str, list]] = {m: {} for m in MODES}
     penalty = {m: 0.0 for m in MODES}
     saved: dict[str, list] = {"prediction": [], "steps": []}
@@ -274,17 +306,24 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
         torch.manual_seed(cfg.seed)
         for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
             rows = slice(start, min(start + batch_size, n))
-            batch = {k: torch.from_numpy(np.ascontiguousarray(data[k][rows])).to(device)
-                     for k in tensor_keys}
+            batch = {
+                k: torch.from_numpy(np.ascontiguousarray(data[k][rows])).to(device)
+                for k in tensor_keys
+            }
             size = rows.stop - rows.start
             out = None
             for mode, forward_mode in MODES.items():
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
                 if out is None or criterion != "fixed":
-                    out = model(metrics.model_input(task, batch),
-                                mask=metrics.model_mask(task, batch), mode=forward_mode)
-                    rec = {**task_records(task, out.logits, batch),
-                           **unit_steps(out, limit, lambda_p)}
+                    out = model(
+                        metrics.model_input(task, batch),
+                        mask=metrics.model_mask(task, batch),
+                        mode=forward_mode,
+                    )
+                    rec = {
+                        **task_records(task, out.logits, batch),
+                        **unit_steps(out, limit, lambda_p),
+                    }
                 penalty[mode] += float(out.ponder_cost) * size
                 if mode == "learned" and task == "maze" and start < n_saved_examples:
                     saved["prediction"].append(_numpy(rec["prediction"]))
@@ -296,11 +335,15 @@ def evaluate_model(model: nn.Module, config: ExperimentConfig | dict[str, Any],
     for mode in MODES:
         rec = {k: np.concatenate(v) for k, v in records[mode].items()}
         modes[mode] = _summary(task, criterion, rec, penalty[mode] / n, limit)
-        frame = {"example_id": data["example_id"], "mode": mode,
-                 "difficulty": data["difficulty"], "correct": rec["correct"].astype(bool),
-                 "steps_mean": rec["steps_mean"].astype(np.float64),
-                 "steps_max": rec["steps_max"].astype(np.float64),
-                 "forced": rec["n_forced"] > 0}
+        frame = {
+            "example_id": data["example_id"],
+            "mode": mode,
+            "difficulty": data["difficulty"],
+            "correct": rec["correct"].astype(bool),
+            "steps_mean": rec["steps_mean"].astype(np.float64),
+            "steps_max": rec["steps_max"].astype(np.float64),
+            "forced": rec["n_forced"] > 0,
+        }
         for extra in ("token_accuracy", "valid_optimal", "place_accuracy"):
             if extra in rec:
                 frame[extra] = rec[extra]
@@ -320,7 +363,7 @@ def _maze_examples(data: dict[str, np.ndarray], saved: dict[str, list], k: int) 
     halting unit (ACT-RNN) are broadcast over the cells."""
     k = min(k, len(data["example_id"]))
     L = data["inputs"].shape[1]
-    side = int(round(L ** 0.5))
+    side = int(round(L**0.5))
     grid = (k, side, side)
     if k == 0:
         steps, prediction = np.zeros((0, L)), np.zeros((0, L))
@@ -330,17 +373,24 @@ def _maze_examples(data: dict[str, np.ndarray], saved: dict[str, list], k: int) 
     if steps.shape[1] not in (1, L):
         raise ValueError(f"maze steps have {steps.shape[1]} units per example: expected 1 or {L}")
     steps = np.broadcast_to(steps, (k, L))
-    return {"inputs": data["inputs"][:k].reshape(grid).astype(np.uint8),
-            "labels": data["labels"][:k].reshape(grid).astype(np.uint8),
-            "predictions": prediction.reshape(grid).astype(np.uint8),
-            "steps": steps.reshape(grid).astype(np.float32),
-            "example_id": data["example_id"][:k].astype(np.int64)}
+    return {
+        "inputs": data["inputs"][:k].reshape(grid).astype(np.uint8),
+        "labels": data["labels"][:k].reshape(grid).astype(np.uint8),
+        "predictions": prediction.reshape(grid).astype(np.uint8),
+        "steps": steps.reshape(grid).astype(np.float32),
+        "example_id": data["example_id"][:k].astype(np.int64),
+    }
 
 
 # --- writing ---------------------------------------------------------------------------------
 
-def write_outputs(out_dir: str | os.PathLike, report: dict[str, Any], per_example: pd.DataFrame,
-                  examples: dict[str, np.ndarray] | None = None) -> None:
+
+def write_outputs(
+    out_dir: str | os.PathLike,
+    report: dict[str, Any],
+    per_example: pd.DataFrame,
+    examples: dict[str, np.ndarray] | None = None,
+) -> None:
     """Write examples.npz (if any), per_example.parquet and, last, eval.json into `out_dir`.
 
     A stale eval.json is removed first, so a present eval.json always belongs to the other files.
@@ -354,10 +404,19 @@ def write_outputs(out_dir: str | os.PathLike, report: dict[str, Any], per_exampl
     atomic_write_text(out / "eval.json", json.dumps(report, indent=1) + "\n")
 
 
-def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-             out_dir: str | os.PathLike, device: str = "auto", batch_size: int = 256,
-             split: str = "test", n_examples: int | None = None, progress: bool | None = None,
-             experiment: str | None = None, n_saved_examples: int = N_SAVED_EXAMPLES) -> dict:
+def evaluate(
+    ckpt: str | os.PathLike,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike,
+    device: str = "auto",
+    batch_size: int = 256,
+    split: str = "test",
+    n_examples: int | None = None,
+    progress: bool | None = None,
+    experiment: str | None = None,
+    n_saved_examples: int = N_SAVED_EXAMPLES,
+) -> dict:
     """Evaluate the checkpoint `ckpt` (its EMA weights when it has them) and write eval.json,
     per_example.parquet and, for the maze, examples.npz to `out_dir`; returns eval.json's dict.
 
@@ -373,8 +432,9 @@ def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = No
             model, info = load_model(ckpt, map_location="cpu")
         config = make_config(dict(info["config"]), source=f"{ckpt} config")
     except KeyError as exc:  # a torch file with state_dict and hyper_parameters, but not ours
-        raise EvaluationInputError(f"{ckpt} is not a halting checkpoint (its hyper_parameters "
-                                   f"have no {exc})") from None
+        raise EvaluationInputError(
+            f"{ckpt} is not a halting checkpoint (its hyper_parameters have no {exc})"
+        ) from None
     except (FileNotFoundError, IsADirectoryError, CorruptCheckpoint, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         message = first if str(ckpt) in first else f"cannot load checkpoint {ckpt}: {first}"
@@ -383,15 +443,30 @@ def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = No
     data = load_eval_data(config, data_meta, data_dir=data_dir, split=split, n_examples=n_examples)
     if progress is None:
         progress = sys.stderr.isatty()
-    result = evaluate_model(model, config, data, device=dev, batch_size=batch_size,
-                            progress=progress, n_saved_examples=n_saved_examples)
+    result = evaluate_model(
+        model,
+        config,
+        data,
+        device=dev,
+        batch_size=batch_size,
+        progress=progress,
+        n_saved_examples=n_saved_examples,
+    )
     report = {
-        "task": config.task, "experiment": experiment, "model_type": config.model_type,
-        "criterion": config.criterion, "tau": config.tau, "seed": config.seed,
-        "n_examples": int(len(data["example_id"])), "split": split,
-        "headline": HEADLINE[config.task], "code_version": info.get("code_version"),
-        "max_ponder": config.max_ponder, "ema": bool(config.use_ema),
-        "learned": result.modes["learned"], "max_steps": result.modes["max_steps"],
+        "task": config.task,
+        "experiment": experiment,
+        "model_type": config.model_type,
+        "criterion": config.criterion,
+        "tau": config.tau,
+        "seed": config.seed,
+        "n_examples": int(len(data["example_id"])),
+        "split": split,
+        "headline": HEADLINE[config.task],
+        "code_version": info.get("code_version"),
+        "max_ponder": config.max_ponder,
+        "ema": bool(config.use_ema),
+        "learned": result.modes["learned"],
+        "max_steps": result.modes["max_steps"],
     }
     write_outputs(out_dir, report, result.per_example, result.examples)
     return report
@@ -399,36 +474,52 @@ def evaluate(ckpt: str | os.PathLike, *, data_dir: str | os.PathLike | None = No
 
 # --- command line ----------------------------------------------------------------------------
 
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     parser.description = (
         "Evaluate a checkpoint at its learned halting and at the maximum number of steps; write "
         "eval.json, per_example.parquet (and examples.npz for mazes) to --out. Maze token "
-        "accuracy is weak (copying the input scores ~87.5% on Maze-Hard): read exact_accuracy.")
+        "accuracy is weak (copying the input scores ~87.5% on Maze-Hard): read exact_accuracy."
+    )
     parser.add_argument("ckpt", help="checkpoint file (final.ckpt, last.ckpt, ...)")
-    parser.add_argument("--data", dest="data_dir", default=None,
-                        help="maze dataset folder (default: the one the model was trained on)")
+    parser.add_argument(
+        "--data",
+        dest="data_dir",
+        default=None,
+        help="maze dataset folder (default: the one the model was trained on)",
+    )
     parser.add_argument("--out", dest="out_dir", required=True, help="output folder")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"))
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--split", default="test", choices=("test", "train"))
-    parser.add_argument("--n_examples", type=int, default=None,
-                        help="evaluate only the first N examples")
+    parser.add_argument(
+        "--n_examples", type=int, default=None, help="evaluate only the first N examples"
+    )
     parser.add_argument("--experiment", default=None, help="experiment name for eval.json")
     parser.add_argument("--no_progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace, command: str) -> int:
     try:
-        report = evaluate(args.ckpt, data_dir=args.data_dir, out_dir=args.out_dir,
-                          device=args.device, batch_size=args.batch_size, split=args.split,
-                          n_examples=args.n_examples, experiment=args.experiment,
-                          progress=False if args.no_progress else None)
+        report = evaluate(
+            args.ckpt,
+            data_dir=args.data_dir,
+            out_dir=args.out_dir,
+            device=args.device,
+            batch_size=args.batch_size,
+            split=args.split,
+            n_examples=args.n_examples,
+            experiment=args.experiment,
+            progress=False if args.no_progress else None,
+        )
     except EvaluationInputError as exc:
         print(f"halting {command}: error: {exc}", file=sys.stderr)
         return 2
     head = report["headline"]
-    print(f"{report['task']} {report['model_type']}/{report['criterion']}: "
-          f"{head} {report['learned'][head]:.4f} at {report['learned']['steps_mean']:.2f} steps "
-          f"(learned), {report['max_steps'][head]:.4f} at {report['max_ponder']} steps (max); "
-          f"wrote {args.out_dir}")
+    print(
+        f"{report['task']} {report['model_type']}/{report['criterion']}: "
+        f"{head} {report['learned'][head]:.4f} at {report['learned']['steps_mean']:.2f} steps "
+        f"(learned), {report['max_steps'][head]:.4f} at {report['max_ponder']} steps (max); "
+        f"wrote {args.out_dir}"
+    )
     return 0

@@ -5,15 +5,20 @@ Figures per task (halting.plots_task): training curves, ponder steps against dif
 distribution of ponder steps per criterion. Maze only (halting.plots_maze): example predictions
 with per-cell ponder steps, and Maze-Hard exact accuracy against the published references.
 Seeds of an experiment aggregate to a mean line with a shaded Student-t 95% interval, clipped to
-the quantity's range (no band under 3 seeds; halting.plots_common). Every builder returns a matplotlib Figure or raises
-`NoData` saying what is missing; this module orders them (`iter_figures`), writes the files
-(`make_figures`) and is the `halting figures` command.
+the quantity's range (no band under 3 seeds; halting.plots_common). Every builder returns a
+matplotlib Figure or raises `NoData` saying what is missing; this module orders them
+(`iter_figures`), writes the files (`make_figures`) and is the `halting figures` command.
 """
+
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
+from matplotlib.figure import Figure  # noqa: E402
 
 from halting import style
 from halting.io import atomic_path
@@ -34,9 +39,6 @@ from halting.runs import (
     run_on_results,
     tasks_of,
 )
-
-import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
-from matplotlib.figure import Figure  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +114,10 @@ def make_figures(
                 plt.close(fig)
     missing = [n for n in only or () if n not in drawn]
     if missing:
-        raise ValueError(f"--only: no figure {', '.join(missing)} was drawn (no data, or not a "
-                         "figure name: see the INFO lines)")
+        raise ValueError(
+            f"--only: no figure {', '.join(missing)} was drawn (no data, or not a "
+            "figure name: see the INFO lines)"
+        )
     log.info("wrote %d figure(s) to %s", len(written), out_dir)
     return written
 
@@ -121,16 +125,28 @@ def make_figures(
 def add_arguments(parser, command: str) -> None:
     add_run_arguments(parser)
     parser.add_argument("--out", default="results/figures", help="output folder for the files")
-    parser.add_argument("--format", default="pdf", choices=FORMATS,
-                        help="pdf (vector, default) or png (for web pages such as docs/)")
+    parser.add_argument(
+        "--format",
+        default="pdf",
+        choices=FORMATS,
+        help="pdf (vector, default) or png (for web pages such as docs/)",
+    )
     parser.add_argument("--dpi", type=int, default=PNG_DPI, help="resolution of a png")
-    parser.add_argument("--only", nargs="+", metavar="NAME",
-                        help="only these figures (file stems, e.g. tau_sweep_parity)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="only these figures (file stems, e.g. tau_sweep_parity)",
+    )
 
 
 def run(args, command: str) -> int:
-    paths = run_on_results(command, lambda: make_figures(
-        args.results, args.out, args.runs, fmt=args.format, only=args.only, dpi=args.dpi))
+    paths = run_on_results(
+        command,
+        lambda: make_figures(
+            args.results, args.out, args.runs, fmt=args.format, only=args.only, dpi=args.dpi
+        ),
+    )
     if paths is None:
         return 2
     for p in paths:

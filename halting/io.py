@@ -115,8 +115,13 @@ def atomic_dir(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[Path]
         shutil.rmtree(old)
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], None], mode: str = "wb", *,
-                 fsync: bool = True) -> None:
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[IO[Any]], None],
+    mode: str = "wb",
+    *,
+    fsync: bool = True,
+) -> None:
     """Call `write(handle)` on a temporary file opened with `mode` ("wb" or "w", UTF-8), then
     rename it over `path`."""
     encoding = None if "b" in mode else "utf-8"
@@ -129,8 +134,9 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = True)
     atomic_write(path, lambda handle: handle.write(text), mode="w", fsync=fsync)
 
 
-def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, *, link: bool = False,
-                fsync: bool = True) -> None:
+def atomic_copy(
+    src: str | os.PathLike, dst: str | os.PathLike, *, link: bool = False, fsync: bool = True
+) -> None:
     """Make `dst` a complete copy of `src` atomically. With `link`, a hard link where the file
     system allows one (then `dst` shares `src`'s data and permissions), else a copy."""
     with atomic_path(dst, fsync=fsync) as tmp:

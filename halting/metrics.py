@@ -31,6 +31,7 @@ def model_mask(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor | None
 
 # --- maze ------------------------------------------------------------------------------------
 
+
 def maze_metrics(pred: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-example `exact` (B,) bool, `token_correct` (B,) float (share of scored cells right)
     and path-cell counts `path_tp`, `path_fp`, `path_fn` (B,) int64 on 'o' (PATH) cells."""
@@ -79,13 +80,15 @@ def valid_optimal(inputs: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
 
 # --- parity and addition (Graves 2016) -------------------------------------------------------
 
+
 def parity_correct(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(B,) bool: argmax of the (B, 2) logits equals the parity target."""
     return logits.argmax(dim=-1) == y
 
 
-def addition_correct(logits: torch.Tensor, y: torch.Tensor,
-                     mask: torch.Tensor) -> dict[str, torch.Tensor]:
+def addition_correct(
+    logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+) -> dict[str, torch.Tensor]:
     """Per-example addition accuracy over the scored steps (mask True).
 
     `place_correct` (B,) float: share of right places among the P places of every scored
@@ -105,6 +108,7 @@ def addition_correct(logits: torch.Tensor, y: torch.Tensor,
 
 
 # --- ponder steps ----------------------------------------------------------------------------
+
 
 def summarise_steps(steps: np.ndarray, limit: int) -> dict[str, float]:
     """Mean, median, 90th percentile and max of ponder steps over all entries of `steps`,

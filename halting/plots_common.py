@@ -10,11 +10,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from halting import style
-from halting.runs import UNBOUNDED, Run, group_experiments, t_interval
-
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
 from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
+
+from halting import style
+from halting.runs import UNBOUNDED, Run, group_experiments, t_interval
 
 LEVEL = 0.95  # interval level of every band and error bar
 BAND_RULE = "95% CI from 3 seeds"  # caption text of the interval rule (halting.runs.mean_ci)

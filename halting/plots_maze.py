@@ -8,6 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
+from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402  (after halting.style)
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
 from halting import style
 from halting.plots_common import (
     ACCURACY_LIMITS,
@@ -18,11 +24,6 @@ from halting.plots_common import (
     experiment_styles,
 )
 from halting.runs import Run, group_experiments, is_maze_hard_30, mean_ci
-
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402  (after halting.style)
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
 N_MAZE_EXAMPLES = 3
 # Maze-Hard exact accuracy (%) published in the TRM paper (Jolicoeur-Martineau 2025, Table 4).

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
+from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
+from matplotlib.lines import Line2D  # noqa: E402
+
 from halting import style
 from halting.plots_common import (
     STEPS_LABEL,
@@ -22,9 +26,6 @@ from halting.plots_common import (
     metric_name,
 )
 from halting.runs import Run
-
-from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
-from matplotlib.lines import Line2D  # noqa: E402
 
 MIN_SWEEP_TAUS = 3  # fewer distinct tau values draw no sweep
 # Config fields a sweep may vary: the seed and tau under both backbones' names.
@@ -48,9 +49,7 @@ def tau_sweeps(runs: Sequence[Run], task: str) -> list[dict[float, list[Run]]]:
         key = _sweep_key(r) if r.task == task else None
         if key is not None:
             groups.setdefault(key, {}).setdefault(float(r.meta["tau"]), []).append(r)
-    return [
-        dict(sorted(g.items())) for g in groups.values() if len(g) >= MIN_SWEEP_TAUS
-    ]
+    return [dict(sorted(g.items())) for g in groups.values() if len(g) >= MIN_SWEEP_TAUS]
 
 
 def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
@@ -58,29 +57,53 @@ def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
     run (small markers) and their mean over seeds (line), one line per sweep."""
     sweeps = tau_sweeps(runs, task)
     if not sweeps:
-        raise NoData(
-            f"{task}: no {MIN_SWEEP_TAUS} ACT experiments that differ only in tau"
-        )
+        raise NoData(f"{task}: no {MIN_SWEEP_TAUS} ACT experiments that differ only in tau")
     fig, axes = style.new_figure(style.PAGE_WIDTH / 1.5, 2.6, ncols=2)
     styles = experiment_styles([(task, str(i)) for i in range(len(sweeps))])
     handles, names = [], []
     for i, sweep in enumerate(sweeps):
         st = styles[(task, str(i))]
         taus = np.array(list(sweep))
-        for ax, value in ((axes[0, 0], lambda r: 100.0 * r.headline_value),
-                          (axes[0, 1], lambda r: r.steps_mean)):
+        for ax, value in (
+            (axes[0, 0], lambda r: 100.0 * r.headline_value),
+            (axes[0, 1], lambda r: r.steps_mean),
+        ):
             per_tau = [np.array([value(r) for r in sweep[t]], float) for t in taus]
             for t, ys in zip(taus, per_tau):
-                ax.scatter(np.full(len(ys), t), ys, s=9, color=st["color"], alpha=0.5,
-                           edgecolor="none", zorder=2)
-            means = np.array([np.nanmean(ys) if np.isfinite(ys).any() else np.nan
-                              for ys in per_tau])
-            ax.plot(taus, means, color=st["color"], linestyle=st["linestyle"],
-                    marker=st["marker"], markersize=3.5, linewidth=1.0, zorder=3)
+                ax.scatter(
+                    np.full(len(ys), t),
+                    ys,
+                    s=9,
+                    color=st["color"],
+                    alpha=0.5,
+                    edgecolor="none",
+                    zorder=2,
+                )
+            means = np.array(
+                [np.nanmean(ys) if np.isfinite(ys).any() else np.nan for ys in per_tau]
+            )
+            ax.plot(
+                taus,
+                means,
+                color=st["color"],
+                linestyle=st["linestyle"],
+                marker=st["marker"],
+                markersize=3.5,
+                linewidth=1.0,
+                zorder=3,
+            )
         experiments = sorted({r.experiment for rs in sweep.values() for r in rs})
         seeds = max(len(rs) for rs in sweep.values())
-        handles.append(Line2D([], [], color=st["color"], linestyle=st["linestyle"],
-                              marker=st["marker"], markersize=3.5))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=st["color"],
+                linestyle=st["linestyle"],
+                marker=st["marker"],
+                markersize=3.5,
+            )
+        )
         names.append(f"{', '.join(experiments)} (up to {seeds} seeds per τ)")
     headline = sweeps[0][next(iter(sweeps[0]))][0].headline
     axes[0, 0].set_ylabel(f"{metric_name(headline)} (%)")
@@ -89,7 +112,9 @@ def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
         ax.set_xscale("log")
         ax.set_xlabel("time penalty τ")
         ax.margins(y=0.08)
-    fig.suptitle(f"{style.task_name(task)}: accuracy and ponder steps vs τ "
-                 "(line: mean over seeds; points: seeds)")
+    fig.suptitle(
+        f"{style.task_name(task)}: accuracy and ponder steps vs τ "
+        "(line: mean over seeds; points: seeds)"
+    )
     bottom_legend(fig, handles, names, max_cols=1)
     return fig

@@ -10,6 +10,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
+from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
 from halting import style
 from halting.plots_common import (
     ACCURACY_LIMITS,
@@ -27,10 +32,6 @@ from halting.plots_common import (
     task_groups,
 )
 from halting.runs import Run, criterion_rank, pareto_front, steps_range
-
-from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
 MAX_DIFFICULTY_BINS = 12  # a continuous difficulty is binned to this many equal-width bins
 # per_example.parquet's `difficulty`, as halting.evaluate defines it

@@ -17,7 +17,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+# isort: split  (matplotlib after halting.style, which selects the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
 import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.table import Table  # noqa: E402
 
 from halting import style
 from halting.figures import iter_figures
@@ -31,10 +35,6 @@ from halting.runs import (
     load_runs,
     run_on_results,
 )
-
-import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.table import Table  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +337,8 @@ def run(args, command: str) -> int:
     table = run_on_results(command, lambda: write_summary(args.results, args.out, args.runs))
     if table is None:
         return 2
-    print(f"{args.out}: {len(table)} experiment(s)"
-          + (f"; {len(unfinished)} unfinished run(s) not in it" if unfinished else ""))
+    print(
+        f"{args.out}: {len(table)} experiment(s)"
+        + (f"; {len(unfinished)} unfinished run(s) not in it" if unfinished else "")
+    )
     return 0

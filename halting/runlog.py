@@ -27,9 +27,14 @@ from pathlib import Path
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
 _STEP = re.compile(r"step (\d+)")
 # Line prefix (after the time stamp) -> the state it leaves the run in.
-_EVENTS = (("complete at step", "complete"), ("already complete", "complete"),
-           ("paused at step", "paused"), ("failed:", "failed"),
-           ("start ", "running"), ("resumed from", "running"))
+_EVENTS = (
+    ("complete at step", "complete"),
+    ("already complete", "complete"),
+    ("paused at step", "paused"),
+    ("failed:", "failed"),
+    ("start ", "running"),
+    ("resumed from", "running"),
+)
 
 
 class RunLog:
@@ -106,8 +111,10 @@ def run_status(run_dir: str | os.PathLike) -> RunStatus:
                     step = progress if progress is not None else step
                     if not _lock_alive(run_dir):
                         state = "killed"
-                        text = ("ended without a final log line (killed: SIGKILL, out of "
-                                "memory, a lost node)")
+                        text = (
+                            "ended without a final log line (killed: SIGKILL, out of "
+                            "memory, a lost node)"
+                        )
                 return RunStatus(state, step, text)
     return RunStatus("not started", None, "")
 

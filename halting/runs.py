@@ -25,6 +25,7 @@ from scipy import stats
 
 from halting.config import CRITERIA, HEADLINE, max_ponder_of
 from halting.config import TASKS as TASK_ORDER  # display orders: the config's
+
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
 EVAL_MODES = ("learned", "max_steps")
 PER_EXAMPLE_COLUMNS = ("example_id", "mode", "difficulty", "correct", "steps_mean")
@@ -437,8 +438,8 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
 
     Intervals follow `mean_ci`: NaN under MIN_SEEDS_FOR_INTERVAL seeds (the `*_seed_values`
     columns list each seed's value, in seed order), clipped to [0, 1] for the headline and to
-    [-1, 1] for rho. `code_version` and `data_manifest` join the distinct values of the seeds with "+", so a
-    mix of versions is visible rather than hidden.
+    [-1, 1] for rho. `code_version` and `data_manifest` join the distinct values of the seeds
+    with "+", so a mix of versions is visible rather than hidden.
     """
     from halting.style import label_for, penalty_text
 

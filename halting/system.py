@@ -70,7 +70,9 @@ def batch_metrics(task: str, out: HaltingOutput, batch: dict[str, Tensor]) -> di
         m["accuracy"] = metrics.parity_correct(out.logits, batch["y"]).float().mean()
     elif task == "addition":
         c = metrics.addition_correct(out.logits, batch["y"], batch["mask"])
-        m["accuracy_place"] = (c["place_correct"] * c["place_count"]).sum() / c["place_count"].sum().clamp(min=1)
+        m["accuracy_place"] = (c["place_correct"] * c["place_count"]).sum() / c[
+            "place_count"
+        ].sum().clamp(min=1)
         m["accuracy_sequence"] = c["sequence"].float().mean()
         m["accuracy"] = m["accuracy_place"]
     else:
@@ -109,30 +111,49 @@ class HaltingSystem(pl.LightningModule):
     def __init__(self, config: dict[str, Any], data_meta: dict[str, Any], code_version: str):
         super().__init__()
         self.cfg = make_config(config, source="checkpoint config")
-        self.save_hyperparameters({
-            "config": self.cfg.to_dict(), "data_meta": dict(data_meta),
-            "model_type": self.cfg.model_type, "task": self.cfg.task,
-            "criterion": self.cfg.criterion, "code_version": code_version})
+        self.save_hyperparameters(
+            {
+                "config": self.cfg.to_dict(),
+                "data_meta": dict(data_meta),
+                "model_type": self.cfg.model_type,
+                "task": self.cfg.task,
+                "criterion": self.cfg.criterion,
+                "code_version": code_version,
+            }
+        )
         self.data_meta = dict(data_meta)
         self.model = build_model(self.cfg, data_meta)
 
-    def forward(self, batch: dict[str, Tensor], mode: str | None = None,
-                record_steps: bool = False) -> HaltingOutput:
-        return self.model(model_input(self.cfg.task, batch), mask=model_mask(self.cfg.task, batch),
-                          mode=mode, record_steps=record_steps)
+    def forward(
+        self, batch: dict[str, Tensor], mode: str | None = None, record_steps: bool = False
+    ) -> HaltingOutput:
+        return self.model(
+            model_input(self.cfg.task, batch),
+            mask=model_mask(self.cfg.task, batch),
+            mode=mode,
+            record_steps=record_steps,
+        )
 
     def _losses(self, batch: dict[str, Tensor], out: HaltingOutput) -> dict[str, Tensor]:
         tau = tau_at(self.cfg, self.global_step)
         loss_task = task_loss(self.cfg.task, out, batch, self.cfg.criterion)
         loss_ponder = out.ponder_cost  # differentiable: never .item() before backward
-        return {"loss_total": loss_task + tau * loss_ponder, "loss_classification": loss_task,
-                "loss_ponder": loss_ponder, "time_penalty": torch.tensor(tau)}
+        return {
+            "loss_total": loss_task + tau * loss_ponder,
+            "loss_classification": loss_task,
+            "loss_ponder": loss_ponder,
+            "time_penalty": torch.tensor(tau),
+        }
 
     def _log_all(self, split: str, values: dict[str, Tensor], batch_size: int) -> None:
         on_step = split == "train"
-        self.log_dict({f"{split}/{k}": v.detach().float() for k, v in values.items()},
-                      on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
-                      prog_bar=False)
+        self.log_dict(
+            {f"{split}/{k}": v.detach().float() for k, v in values.items()},
+            on_step=on_step,
+            on_epoch=not on_step,
+            batch_size=batch_size,
+            prog_bar=False,
+        )
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self(batch, mode="train")
@@ -160,10 +181,14 @@ class HaltingSystem(pl.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.cfg
-        opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
-                                weight_decay=cfg.weight_decay)
-        warmup = cfg.lr_warmup_steps + cfg.lr_warmup_epochs * int(self.data_meta.get("steps_per_epoch") or 0)
+        opt = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        warmup = cfg.lr_warmup_steps + cfg.lr_warmup_epochs * int(
+            self.data_meta.get("steps_per_epoch") or 0
+        )
         total = self.total_steps()
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: lr_factor(step, warmup, total, cfg.lr_schedule))
+            opt, lambda step: lr_factor(step, warmup, total, cfg.lr_schedule)
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -32,8 +32,17 @@ import torch
 
 import halting
 from halting import checkpoint as ckpt_io
-from halting.callbacks import (Guard, NonFiniteError, PauseFit, RNGState, StepCheckpoints,
-                               StopSignals, TerminalProgress, TextProgress, val_metrics)
+from halting.callbacks import (
+    Guard,
+    NonFiniteError,
+    PauseFit,
+    RNGState,
+    StepCheckpoints,
+    StopSignals,
+    TerminalProgress,
+    TextProgress,
+    val_metrics,
+)
 from halting.config import HEADLINE, TOTALS, ExperimentConfig, config_diff, make_config
 from halting.io import atomic_path
 from halting.runlog import RunLog
@@ -46,8 +55,10 @@ class TrainingPaused(Exception):
     command to resume."""
 
     def __init__(self, step: int, ckpt_path: Path, minutes: float, reason: str) -> None:
-        super().__init__(f"paused at step {step} after {minutes:.1f} min ({reason}): "
-                         f"resume from {ckpt_path} by running the same command again")
+        super().__init__(
+            f"paused at step {step} after {minutes:.1f} min ({reason}): "
+            f"resume from {ckpt_path} by running the same command again"
+        )
         self.step, self.reason = step, reason
 
 
@@ -62,6 +73,7 @@ def code_version() -> str:
 
 # --- the cumulative metrics.csv ----------------------------------------------------------------
 
+
 def merge_metrics(run_dir: Path) -> Path:
     """Rebuild run_dir/metrics.csv from every attempt's CSVLogger file.
 
@@ -71,8 +83,10 @@ def merge_metrics(run_dir: Path) -> Path:
     """
     rows: dict[tuple, dict[str, str]] = {}
     columns: set[str] = set()
-    versions = sorted((p for p in (run_dir / "logs").glob("version_*") if p.name[8:].isdigit()),
-                      key=lambda p: int(p.name[8:]))
+    versions = sorted(
+        (p for p in (run_dir / "logs").glob("version_*") if p.name[8:].isdigit()),
+        key=lambda p: int(p.name[8:]),
+    )
     for version in versions:
         path = version / "metrics.csv"
         if not path.is_file():
@@ -102,6 +116,7 @@ def merge_metrics(run_dir: Path) -> Path:
 
 # --- resume decision -------------------------------------------------------------------------
 
+
 def _saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
     return dict(ckpt["hyper_parameters"].get("config", {}))
 
@@ -127,22 +142,26 @@ def check_resumable(path: Path, ckpt: dict[str, Any], config: ExperimentConfig) 
         raise ConfigMismatch(
             f"{path} was trained with a different config ({'; '.join(diff)}). Use the same "
             f"flags to resume (only max_steps / max_epochs may change), another "
-            f"--default_root_dir, or --restart to start over.")
-    totals = config_diff({k: saved.get(k) for k in TOTALS},
-                         {k: getattr(config, k) for k in TOTALS})
+            f"--default_root_dir, or --restart to start over."
+        )
+    totals = config_diff({k: saved.get(k) for k in TOTALS}, {k: getattr(config, k) for k in TOTALS})
     if not totals:
         return None
     step, epoch = int(ckpt.get("global_step", 0)), int(ckpt.get("epoch", 0))
     past = []
     if config.max_steps and step > config.max_steps:
         past.append(f"max_steps={config.max_steps} (it is at step {step})")
-    if (config.max_epochs and saved.get("max_epochs") != config.max_epochs
-            and epoch >= config.max_epochs):  # `epoch`: 0-based, of the checkpoint's last step
+    if (
+        config.max_epochs
+        and saved.get("max_epochs") != config.max_epochs
+        and epoch >= config.max_epochs
+    ):  # `epoch`: 0-based, of the checkpoint's last step
         past.append(f"max_epochs={config.max_epochs} (it is in epoch {epoch + 1})")
     if past:
         raise ConfigMismatch(
             f"{path} has trained past {' and '.join(past)}: a run cannot be shortened. Use "
-            f"another --default_root_dir, or --restart to start over.")
+            f"another --default_root_dir, or --restart to start over."
+        )
     return f"continuing with new totals ({'; '.join(totals)})"
 
 
@@ -158,14 +177,21 @@ def _clear_run(run_dir: Path, ckpt_dir: Path) -> list[str]:
     return removed
 
 
-def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.PathLike | None,
-                   restart: bool, log: RunLog) -> tuple[Path | None, dict[str, Any] | None]:
+def resolve_resume(
+    run_dir: Path,
+    config: ExperimentConfig,
+    resume: str | os.PathLike | None,
+    restart: bool,
+    log: RunLog,
+) -> tuple[Path | None, dict[str, Any] | None]:
     """The checkpoint to resume from (None: fresh start), after the config check."""
     ckpt_dir = run_dir / "checkpoints"
     if restart:
         if resume not in (None, "auto"):
-            raise ValueError(f"--restart cannot be combined with --resume_ckpt {resume}: "
-                             "--restart deletes this run's checkpoints and starts over")
+            raise ValueError(
+                f"--restart cannot be combined with --resume_ckpt {resume}: "
+                "--restart deletes this run's checkpoints and starts over"
+            )
         removed = _clear_run(run_dir, ckpt_dir)
         if removed:
             log(f"restart: removed {', '.join(removed)}")
@@ -177,7 +203,10 @@ def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.Pat
         try:
             found = (path, ckpt_io.load_checkpoint(path))
         except ckpt_io.CorruptCheckpoint as exc:
-            warnings.warn(f"{exc}; falling back to the newest readable checkpoint in {path.parent}")
+            warnings.warn(
+                f"{exc}; falling back to the newest readable checkpoint in {path.parent}",
+                stacklevel=2,
+            )
             found = ckpt_io.find_resumable(path.parent)
             if found is None:
                 raise
@@ -194,9 +223,14 @@ def resolve_resume(run_dir: Path, config: ExperimentConfig, resume: str | os.Pat
 
 # Lightning warnings that do not apply here (our loaders resume by global step; srun is
 # the scheduler's business).
-_QUIET = (".*does not have many workers.*", ".*dataloader is not resumable.*",
-          ".*smaller than the logging interval.*", ".*IterableDataset.*__len__.*",
-          ".*`srun` command is available.*", ".*`isinstance.treespec, LeafSpec.` is deprecated.*")
+_QUIET = (
+    ".*does not have many workers.*",
+    ".*dataloader is not resumable.*",
+    ".*smaller than the logging interval.*",
+    ".*IterableDataset.*__len__.*",
+    ".*`srun` command is available.*",
+    ".*`isinstance.treespec, LeafSpec.` is deprecated.*",
+)
 
 
 class _DropTip(logging.Filter):
@@ -219,13 +253,15 @@ def _check_toy_schedule(config: ExperimentConfig) -> None:
         if getattr(config, name):
             raise ValueError(
                 f"{name} does not apply to task {config.task}: the toy tasks draw fresh "
-                f"batches every step and have no epochs; use max_steps / lr_warmup_steps")
+                f"batches every step and have no epochs; use max_steps / lr_warmup_steps"
+            )
     if not config.max_steps:
         raise ValueError(f"task {config.task} is step-based: set max_steps")
 
 
-def _validation_schedule(spe: int | None, max_steps: int, val_every_n_steps: int | None,
-                         val_every_n_epochs: int) -> tuple[dict[str, Any], Callable]:
+def _validation_schedule(
+    spe: int | None, max_steps: int, val_every_n_steps: int | None, val_every_n_epochs: int
+) -> tuple[dict[str, Any], Callable]:
     """The Trainer's validation arguments and `val_due(step, final)`: whether validation runs
     after optimiser step `step` (StepCheckpoints writes that step's checkpoint after it).
 
@@ -254,20 +290,31 @@ def _loggers(run_dir: Path) -> list:
     try:
         from pytorch_lightning.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard",
-                                         version=loggers[0].version, default_hp_metric=False))
+        loggers.append(
+            TensorBoardLogger(
+                save_dir=str(run_dir),
+                name="tensorboard",
+                version=loggers[0].version,
+                default_hp_metric=False,
+            )
+        )
     except ImportError:  # tensorboard not installed: metrics.csv only
         pass
     return loggers
 
 
 def _oom_message(config: ExperimentConfig, exc: BaseException) -> str:
-    depth = (f"time_limit={config.time_limit}" if config.model_type == "act_rnn"
-             else f"ut_max_hops={config.ut_max_hops}")
-    return (f"out of memory while training {config.model_type} on {config.task} with "
-            f"batch_size={config.batch_size}, hidden_size={config.hidden_size}, {depth} "
-            f"({type(exc).__name__}). Reduce --batch_size (or --hidden_size, --{depth.split('=')[0]}"
-            f"), or use --precision bf16-mixed.")
+    depth = (
+        f"time_limit={config.time_limit}"
+        if config.model_type == "act_rnn"
+        else f"ut_max_hops={config.ut_max_hops}"
+    )
+    return (
+        f"out of memory while training {config.model_type} on {config.task} with "
+        f"batch_size={config.batch_size}, hidden_size={config.hidden_size}, {depth} "
+        f"({type(exc).__name__}). Reduce --batch_size (or --hidden_size, --{depth.split('=')[0]}"
+        f"), or use --precision bf16-mixed."
+    )
 
 
 def checkpoint_bytes(system: pl.LightningModule, ema: bool) -> int:
@@ -284,13 +331,15 @@ def disk_bound(ckpt_bytes: int, keep: int, saves: int | None) -> tuple[int, str]
     oldest goes, a separate last.ckpt, and final.ckpt (weights only, counted as a full one)."""
     periodic = (saves or 0) if keep < 0 else min(keep, saves if saves is not None else keep)
     files = periodic + (1 if periodic else 0) + 2
-    what = (f"{periodic} periodic (--keep_checkpoints {keep}) + 1 being written + "
-            if periodic else "") + "last.ckpt + final.ckpt"
+    what = (
+        f"{periodic} periodic (--keep_checkpoints {keep}) + 1 being written + " if periodic else ""
+    ) + "last.ckpt + final.ckpt"
     return files * ckpt_bytes, what
 
 
-def _saves(config: ExperimentConfig, spe: int | None, every_n_steps: int | None,
-           every_n_epochs: int | None) -> int | None:
+def _saves(
+    config: ExperimentConfig, spe: int | None, every_n_steps: int | None, every_n_epochs: int | None
+) -> int | None:
     """How many periodic checkpoints the whole run writes (None: unbounded)."""
     total = config.max_steps or (config.max_epochs * spe if spe and config.max_epochs else None)
     if total is None:
@@ -325,20 +374,35 @@ def _failures_logged(log: RunLog, config: ExperimentConfig, ckpt_dir: Path):
         log(f"failed: {message}")
         raise RuntimeError(message) from exc
     except BaseException as exc:
-        cause = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else (
-            f"{type(exc).__name__}: {exc}".splitlines()[0])
+        cause = (
+            "interrupted (Ctrl-C)"
+            if isinstance(exc, KeyboardInterrupt)
+            else (f"{type(exc).__name__}: {exc}".splitlines()[0])
+        )
         log(f"failed: {cause}")
         raise
 
 
-def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLike,
-          resume: str | os.PathLike | None = "auto", restart: bool = False,
-          time_budget_min: float | None = None, accelerator: str = "auto",
-          devices: int | str = 1, precision: str = "32-true", log_every_n_steps: int = 50,
-          save_every_n_steps: int | None = None, save_every_n_epochs: int | None = 1,
-          keep_checkpoints: int = 2, save_last_every_min: float | None = 5.0,
-          data_workers: int = 0, val_every_n_steps: int | None = None,
-          val_every_n_epochs: int = 1, progress_bar: bool | None = None) -> dict[str, float]:
+def train(
+    config: ExperimentConfig | dict[str, Any],
+    *,
+    run_dir: str | os.PathLike,
+    resume: str | os.PathLike | None = "auto",
+    restart: bool = False,
+    time_budget_min: float | None = None,
+    accelerator: str = "auto",
+    devices: int | str = 1,
+    precision: str = "32-true",
+    log_every_n_steps: int = 50,
+    save_every_n_steps: int | None = None,
+    save_every_n_epochs: int | None = 1,
+    keep_checkpoints: int = 2,
+    save_last_every_min: float | None = 5.0,
+    data_workers: int = 0,
+    val_every_n_steps: int | None = None,
+    val_every_n_epochs: int = 1,
+    progress_bar: bool | None = None,
+) -> dict[str, float]:
     """Train (or resume, or extend to new totals) one run in `run_dir`; returns the final
     validation metrics.
 
@@ -352,8 +416,9 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
         config = make_config(dict(config))
     _check_toy_schedule(config)
     if keep_checkpoints < -1:
-        raise ValueError(f"--keep_checkpoints must be -1 (keep all), 0 (none) or a count; "
-                         f"got {keep_checkpoints}")
+        raise ValueError(
+            f"--keep_checkpoints must be -1 (keep all), 0 (none) or a count; got {keep_checkpoints}"
+        )
     from halting.doctor import check_accelerator
 
     check_accelerator(accelerator)
@@ -363,8 +428,12 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     log = RunLog(run_dir / "train.log", echo=not progress_bar)
-    with ckpt_io.RunLock(ckpt_dir, log=log), warnings.catch_warnings(), StopSignals() as stop, \
-            _failures_logged(log, config, ckpt_dir):
+    with (
+        ckpt_io.RunLock(ckpt_dir, log=log),
+        warnings.catch_warnings(),
+        StopSignals() as stop,
+        _failures_logged(log, config, ckpt_dir),
+    ):
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
         from pytorch_lightning.callbacks import EMAWeightAveraging
@@ -380,17 +449,22 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
                 final = ckpt_io.load_checkpoint(final_path, mmap=True)  # its metadata only
             except ckpt_io.CorruptCheckpoint:
                 final = None
-            if final is not None and (_normalised(_saved_config(final))
-                                      == _normalised(config.to_dict())):
+            if final is not None and (
+                _normalised(_saved_config(final)) == _normalised(config.to_dict())
+            ):
                 log(f"already complete: {final_path} (step {final.get('global_step')})")
                 return dict(final.get("metrics", {}))
         ckpt_path, ckpt = resolve_resume(run_dir, config, resume, restart, log)
         if ckpt_path is None:
-            log(f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
-                f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}")
+            log(
+                f"start {config.task}/{config.model_type}/{config.criterion} seed {config.seed} "
+                f"(config {config.digest()}) on {socket.gethostname()} pid {os.getpid()}"
+            )
         else:
-            log(f"resumed from {ckpt_path} at step {ckpt['global_step']} "
-                f"on {socket.gethostname()} pid {os.getpid()}")
+            log(
+                f"resumed from {ckpt_path} at step {ckpt['global_step']} "
+                f"on {socket.gethostname()} pid {os.getpid()}"
+            )
         if final_path.exists():
             final_path.unlink()  # a stale result of this config must not outlive a new attempt
 
@@ -400,66 +474,115 @@ def train(config: ExperimentConfig | dict[str, Any], *, run_dir: str | os.PathLi
         spe = data.data_meta.get("steps_per_epoch") or None
         max_steps = config.max_steps or -1
         size = checkpoint_bytes(system, config.use_ema)
-        bound, what = disk_bound(size, keep_checkpoints, _saves(config, spe, save_every_n_steps,
-                                                     save_every_n_epochs))
-        log(f"checkpoint size about {size / 1e6:.1f} MB; this run uses at most "
-            f"{bound / 1e9:.2f} GB of disk for checkpoints ({what})")
-        val_kw, val_due = _validation_schedule(spe, max_steps, val_every_n_steps,
-                                               val_every_n_epochs)
+        bound, what = disk_bound(
+            size, keep_checkpoints, _saves(config, spe, save_every_n_steps, save_every_n_epochs)
+        )
+        log(
+            f"checkpoint size about {size / 1e6:.1f} MB; this run uses at most "
+            f"{bound / 1e9:.2f} GB of disk for checkpoints ({what})"
+        )
+        val_kw, val_due = _validation_schedule(
+            spe, max_steps, val_every_n_steps, val_every_n_epochs
+        )
         budget_s = None if time_budget_min is None else 60.0 * time_budget_min
         last_every_s = None if save_last_every_min is None else 60.0 * save_last_every_min
-        saver = StepCheckpoints(ckpt_dir, every_n_steps=save_every_n_steps,
-                                every_n_epochs=save_every_n_epochs,
-                                steps_per_epoch=spe, max_steps=max_steps,
-                                max_epochs=config.max_epochs, val_due=val_due, budget_s=budget_s,
-                                start=start, log=log, keep=keep_checkpoints,
-                                last_every_s=last_every_s, stop=stop)
-        callbacks: list[pl.Callback] = [Guard(), RNGState(config.seed),
-                                        TextProgress(log, log_every_n_steps), stop]
+        saver = StepCheckpoints(
+            ckpt_dir,
+            every_n_steps=save_every_n_steps,
+            every_n_epochs=save_every_n_epochs,
+            steps_per_epoch=spe,
+            max_steps=max_steps,
+            max_epochs=config.max_epochs,
+            val_due=val_due,
+            budget_s=budget_s,
+            start=start,
+            log=log,
+            keep=keep_checkpoints,
+            last_every_s=last_every_s,
+            stop=stop,
+        )
+        callbacks: list[pl.Callback] = [
+            Guard(),
+            RNGState(config.seed),
+            TextProgress(log, log_every_n_steps),
+            stop,
+        ]
         if progress_bar:
             callbacks.append(TerminalProgress(sys.stderr, HEADLINE[config.task]))
         if config.use_ema:
             callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
         callbacks.append(saver)
         # fit restores from the checkpoint resolve_resume read (no second read); only fit keeps it
-        plugins: list[Any] = [ckpt_io.AtomicCheckpointIO(
-            preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None)]
+        plugins: list[Any] = [
+            ckpt_io.AtomicCheckpointIO(
+                preloaded=(ckpt_path, ckpt) if ckpt_path is not None else None
+            )
+        ]
         del ckpt
         if SLURMEnvironment.detect():
             plugins.append(SLURMEnvironment(auto_requeue=False))
         on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
         trainer = pl.Trainer(
-            default_root_dir=str(run_dir), accelerator=accelerator, devices=devices,
-            precision=precision, max_epochs=config.max_epochs if config.max_epochs else -1,
-            max_steps=max_steps, logger=_loggers(run_dir), callbacks=callbacks,
-            enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, log_every_n_steps=log_every_n_steps,
-            num_sanity_val_steps=0, deterministic=True if on_cpu else None,
-            gradient_clip_val=config.grad_clip, plugins=plugins, **val_kw)
+            default_root_dir=str(run_dir),
+            accelerator=accelerator,
+            devices=devices,
+            precision=precision,
+            max_epochs=config.max_epochs if config.max_epochs else -1,
+            max_steps=max_steps,
+            logger=_loggers(run_dir),
+            callbacks=callbacks,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            log_every_n_steps=log_every_n_steps,
+            num_sanity_val_steps=0,
+            deterministic=True if on_cpu else None,
+            gradient_clip_val=config.grad_clip,
+            plugins=plugins,
+            **val_kw,
+        )
         try:
-            trainer.fit(system, datamodule=data,
-                        ckpt_path=str(ckpt_path) if ckpt_path else None, weights_only=True)
+            trainer.fit(
+                system,
+                datamodule=data,
+                ckpt_path=str(ckpt_path) if ckpt_path else None,
+                weights_only=True,
+            )
         except PauseFit:
             pass
         except SIGTERMException:  # Lightning's own handler won before ours was back in place
             if saver.paused_at is None:
-                raise RuntimeError(f"stopped by {stop.received or 'SIGTERM'} before a checkpoint "
-                                   f"could be written; {_stop_note(ckpt_dir)}") from None
+                raise RuntimeError(
+                    f"stopped by {stop.received or 'SIGTERM'} before a checkpoint "
+                    f"could be written; {_stop_note(ckpt_dir)}"
+                ) from None
         finally:
             merge_metrics(run_dir)
         if saver.paused_at is not None:
-            raise TrainingPaused(saver.paused_at, ckpt_dir / ckpt_io.LAST,
-                                 (time.monotonic() - start) / 60, saver.pause_reason)
+            raise TrainingPaused(
+                saver.paused_at,
+                ckpt_dir / ckpt_io.LAST,
+                (time.monotonic() - start) / 60,
+                saver.pause_reason,
+            )
 
         metrics = saver.last_val_metrics
         if saver.last_val_step != trainer.global_step:  # maze: max_steps in an unvalidated epoch
             metrics = val_metrics(trainer.validate(system, datamodule=data, verbose=False)[0])
             merge_metrics(run_dir)
-        final = {"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
-                 "global_step": trainer.global_step, "epoch": trainer.current_epoch,
-                 "metrics": metrics, "train_seconds": saver.train_seconds(),
-                 "pytorch-lightning_version": pl.__version__}
+        final = {
+            "state_dict": system.state_dict(),
+            "hyper_parameters": dict(system.hparams),
+            "global_step": trainer.global_step,
+            "epoch": trainer.current_epoch,
+            "metrics": metrics,
+            "train_seconds": saver.train_seconds(),
+            "pytorch-lightning_version": pl.__version__,
+        }
         ckpt_io.atomic_save(final, final_path)
-        log(f"complete at step {trainer.global_step}: "
-            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()) + f"; wrote {final_path}")
+        log(
+            f"complete at step {trainer.global_step}: "
+            + " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            + f"; wrote {final_path}"
+        )
         return metrics

@@ -21,24 +21,40 @@ from halting.config import ExperimentConfig, field_docs, inapplicable_fields, ma
 
 # Runtime flags: where and how a run executes; not part of the experiment config.
 RUNTIME = {
-    "default_root_dir": (str, "run folder (checkpoints/, metrics.csv, train.log, final.ckpt); "
-                              "default runs/<task>-<model_type>-<config hash>"),
-    "resume_ckpt": (str, "resume from this checkpoint (default: the run folder's last.ckpt "
-                         "when its config equals this one)"),
-    "time_budget_min": (float, "train at most this many minutes of this process's wall time, "
-                               "then save last.ckpt and exit 3 (SIGTERM / SIGUSR1 do the same)"),
+    "default_root_dir": (
+        str,
+        "run folder (checkpoints/, metrics.csv, train.log, final.ckpt); "
+        "default runs/<task>-<model_type>-<config hash>",
+    ),
+    "resume_ckpt": (
+        str,
+        "resume from this checkpoint (default: the run folder's last.ckpt "
+        "when its config equals this one)",
+    ),
+    "time_budget_min": (
+        float,
+        "train at most this many minutes of this process's wall time, "
+        "then save last.ckpt and exit 3 (SIGTERM / SIGUSR1 do the same)",
+    ),
     "accelerator": (str, "cpu | gpu | auto (default auto)"),
     "devices": (str, "devices to use (default 1)"),
     "precision": (str, "32-true (default) | bf16-mixed | 16-mixed"),
     "log_every_n_steps": (int, "a log line / metrics.csv row every N steps (default 50)"),
     "save_every_n_steps": (int, "also keep checkpoints/step=N.ckpt every N steps"),
-    "save_every_n_epochs": (int, "maze: keep checkpoints/epoch=E-step=N.ckpt every N epochs "
-                                 "(default 1)"),
-    "keep_checkpoints": (int, "keep only the newest N periodic checkpoints besides last.ckpt "
-                              "and final.ckpt (default 2; 0 keeps none; -1 keeps all)"),
+    "save_every_n_epochs": (
+        int,
+        "maze: keep checkpoints/epoch=E-step=N.ckpt every N epochs (default 1)",
+    ),
+    "keep_checkpoints": (
+        int,
+        "keep only the newest N periodic checkpoints besides last.ckpt "
+        "and final.ckpt (default 2; 0 keeps none; -1 keeps all)",
+    ),
     "save_last_every_min": (float, "also refresh last.ckpt every this many minutes (default 5)"),
-    "val_every_n_steps": (int, "toy tasks: validate every N steps (default max_steps/10, "
-                               "at most 1000)"),
+    "val_every_n_steps": (
+        int,
+        "toy tasks: validate every N steps (default max_steps/10, at most 1000)",
+    ),
     "val_every_n_epochs": (int, "maze: validate every N epochs (default 1)"),
     "data_workers": (int, "DataLoader worker processes (default 0)"),
 }
@@ -63,38 +79,64 @@ def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
         doc, choices = docs[f.name]
         text = f"{doc} (default: {'none' if f.default is None else f.default})"
         if kind is bool:
-            exp.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction,
-                             default=argparse.SUPPRESS, help=text)
+            exp.add_argument(
+                f"--{f.name}",
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=text,
+            )
         else:  # a choice field shows its choices, {a,b,c}, in place of its type
-            exp.add_argument(f"--{f.name}", type=kind, default=argparse.SUPPRESS, help=text,
-                             choices=choices, metavar=None if choices else kind.__name__.upper())
-    exp.add_argument("--config", type=Path, default=argparse.SUPPRESS,
-                     help="YAML or JSON file with config fields (flags override it)")
+            exp.add_argument(
+                f"--{f.name}",
+                type=kind,
+                default=argparse.SUPPRESS,
+                help=text,
+                choices=choices,
+                metavar=None if choices else kind.__name__.upper(),
+            )
+    exp.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="YAML or JSON file with config fields (flags override it)",
+    )
     run = parser.add_argument_group("runtime (not part of the config)")
     for name, (kind, text) in RUNTIME.items():
         run.add_argument(f"--{name}", type=kind, default=argparse.SUPPRESS, help=text)
-    run.add_argument("--restart", action="store_true", default=argparse.SUPPRESS,
-                     help="delete this run's checkpoints and logs and start over")
-    run.add_argument("--progress_bar", action=argparse.BooleanOptionalAction,
-                     default=argparse.SUPPRESS,
-                     help="progress bar (default: on a terminal; else plain log lines)")
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="delete this run's checkpoints and logs and start over",
+    )
+    run.add_argument(
+        "--progress_bar",
+        action=argparse.BooleanOptionalAction,
+        default=argparse.SUPPRESS,
+        help="progress bar (default: on a terminal; else plain log lines)",
+    )
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
     import yaml
 
     is_yaml = path.suffix in (".yaml", ".yml")
-    expected = ("expected a mapping of config fields (YAML lines such as `task: parity`, "
-                "or a JSON object)")
+    expected = (
+        "expected a mapping of config fields (YAML lines such as `task: parity`, or a JSON object)"
+    )
     try:  # (a file that is not UTF-8 text fails here too, with a UnicodeDecodeError)
         text = path.read_text()
         values = yaml.safe_load(text) if is_yaml else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)  # YAML: where the parser gave up
-        problem = (f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
-                   if mark is not None else str(exc))
-        raise ValueError(f"--config {path}: not valid {'YAML' if is_yaml else 'JSON'} "
-                         f"({problem}); {expected}") from exc
+        problem = (
+            f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+            if mark is not None
+            else str(exc)
+        )
+        raise ValueError(
+            f"--config {path}: not valid {'YAML' if is_yaml else 'JSON'} ({problem}); {expected}"
+        ) from exc
     if not isinstance(values, dict):
         what = "nothing" if values is None else f"a {type(values).__name__}"
         raise ValueError(f"--config {path} holds {what}; {expected}")
@@ -112,8 +154,10 @@ def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
     values = _read_config_file(given["config"]) if "config" in given else {}
     typed = {k: v for k, v in given.items() if k in names}
     values.update(typed)
-    source = " and ".join(([f"--config {given['config']}"] if "config" in given else [])
-                          + (["flags"] if typed or "config" not in given else []))
+    source = " and ".join(
+        ([f"--config {given['config']}"] if "config" in given else [])
+        + (["flags"] if typed or "config" not in given else [])
+    )
     try:
         config = make_config(values, source=source)
     except ValueError:
@@ -132,9 +176,11 @@ def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
     if bad:
         raise ValueError(
             f"--{', --'.join(bad)} do(es) not apply to task={config.task}, "
-            f"model_type={config.model_type}, halting={config.criterion}")
+            f"model_type={config.model_type}, halting={config.criterion}"
+        )
     run_dir = runtime.pop("default_root_dir", None) or (
-        f"runs/{config.task}-{config.model_type}-{config.digest()}")
+        f"runs/{config.task}-{config.model_type}-{config.digest()}"
+    )
     kwargs: dict[str, Any] = {"run_dir": run_dir}
     if "resume_ckpt" in runtime:
         kwargs["resume"] = runtime.pop("resume_ckpt")
@@ -174,4 +220,3 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="halting train")
     add_arguments(p, "train")
     return p
-

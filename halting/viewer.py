@@ -20,9 +20,9 @@ import streamlit as st
 
 import halting
 from halting import viewer_render as vr
+from halting.config import HEADLINE, max_ponder_of
 from halting.data import toy
 from halting.data.grid import path_moves
-from halting.config import HEADLINE, max_ponder_of
 from halting.runlog import status_of
 from halting.runs import RunFormatError, read_json
 
@@ -52,6 +52,7 @@ def stamp(path: str) -> tuple[int, int]:
 
 
 # --- cached loading ---------------------------------------------------------------------------
+
 
 @st.cache_resource(max_entries=4, show_spinner="Loading checkpoint ...")
 def load_checkpoint(path: str, file_stamp: tuple, device: str):
@@ -89,8 +90,12 @@ def maze_split(root: str, split: str) -> dict:
     from halting.data.maze import load_maze_split
 
     data = load_maze_split(root, split)
-    return {"inputs": data.inputs, "labels": data.labels, "size": int(data.size),
-            "difficulty": path_moves(data.labels)}
+    return {
+        "inputs": data.inputs,
+        "labels": data.labels,
+        "size": int(data.size),
+        "difficulty": path_moves(data.labels),
+    }
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -99,14 +104,16 @@ def maze_trace(_model, model_key: tuple, inputs: np.ndarray, mode: str, seed: in
 
 
 @st.cache_data(max_entries=16, show_spinner="Scoring a random batch ...")
-def by_difficulty(_model, model_key: tuple, task: str, config: dict, size: int, seed: int,
-                  mode: str) -> pd.DataFrame:
+def by_difficulty(
+    _model, model_key: tuple, task: str, config: dict, size: int, seed: int, mode: str
+) -> pd.DataFrame:
     if task == "parity":
         return vr.parity_by_difficulty(_model, config, size, seed, mode)
     return vr.addition_by_difficulty(_model, config, size, seed, mode)
 
 
 # --- small pieces ------------------------------------------------------------------------------
+
 
 def run_seed(info: dict) -> int:
     """The run's config seed, which PonderNet's sampled halting is seeded with (as in evaluate)."""
@@ -120,10 +127,14 @@ def badge(ok: bool, name: str) -> str:
 
 
 def legend() -> None:
-    items = "".join(f"<span class='sw' style='background:{vr.hex_colour(c)}'></span>{n}"
-                    for c, n in zip(vr.PALETTE[1:], vr.TOKEN_NAMES[1:]))
-    frame = (f"<span class='sw' style='background:white;border:3px solid "
-             f"{vr.hex_colour(vr.ERROR_RGB)}'></span>wrong cell")
+    items = "".join(
+        f"<span class='sw' style='background:{vr.hex_colour(c)}'></span>{n}"
+        for c, n in zip(vr.PALETTE[1:], vr.TOKEN_NAMES[1:])
+    )
+    frame = (
+        f"<span class='sw' style='background:white;border:3px solid "
+        f"{vr.hex_colour(vr.ERROR_RGB)}'></span>wrong cell"
+    )
     st.markdown(f"<div class='legend'>{items}{frame}</div>", unsafe_allow_html=True)
 
 
@@ -137,32 +148,55 @@ def colourbar(cmap: str, low: str, high: str, what: str) -> None:
     st.caption(f"{low} ⟶ {high} {what}")
 
 
-def chart(frame: pd.DataFrame, mark: str = "bar", x_title: str | None = None, y_title: str = "",
-          share: bool = False, zero: bool = True, colours: tuple[str, ...] = SERIES_COLOURS,
-          height: int = 240) -> None:
+def chart(
+    frame: pd.DataFrame,
+    mark: str = "bar",
+    x_title: str | None = None,
+    y_title: str = "",
+    share: bool = False,
+    zero: bool = True,
+    colours: tuple[str, ...] = SERIES_COLOURS,
+    height: int = 240,
+) -> None:
     """Each column of `frame` against its index, as grouped bars or lines; `share` puts the
     y axis on 0-100 %."""
     series = [str(c) for c in frame.columns]
     data = frame.set_axis(series, axis=1).rename_axis("x").reset_index()
     data = data.melt("x", var_name="series", value_name="y").dropna()
     x_title = x_title or frame.index.name or ""
-    colour = alt.Color("series:N", sort=series, title=None,
-                       scale=alt.Scale(domain=series, range=list(colours[:len(series)])),
-                       legend=alt.Legend(orient="right") if len(series) > 1 else None)
-    y = alt.Y("y:Q", title=y_title, axis=alt.Axis(format=".0%" if share else "~r"),
-              scale=alt.Scale(domain=[0, 1]) if share else alt.Scale(zero=zero))
-    tooltip = [alt.Tooltip("x", title=x_title or "x"), alt.Tooltip("series", title="series"),
-               alt.Tooltip("y:Q", title=y_title or "value", format=".4~g")]
+    colour = alt.Color(
+        "series:N",
+        sort=series,
+        title=None,
+        scale=alt.Scale(domain=series, range=list(colours[: len(series)])),
+        legend=alt.Legend(orient="right") if len(series) > 1 else None,
+    )
+    y = alt.Y(
+        "y:Q",
+        title=y_title,
+        axis=alt.Axis(format=".0%" if share else "~r"),
+        scale=alt.Scale(domain=[0, 1]) if share else alt.Scale(zero=zero),
+    )
+    tooltip = [
+        alt.Tooltip("x", title=x_title or "x"),
+        alt.Tooltip("series", title="series"),
+        alt.Tooltip("y:Q", title=y_title or "value", format=".4~g"),
+    ]
     base = alt.Chart(data)
     if mark == "bar":
-        plot = base.mark_bar().encode(x=alt.X("x:O", title=x_title, axis=alt.Axis(labelAngle=0)),
-                                      xOffset=alt.XOffset("series:N", sort=series), y=y,
-                                      color=colour, tooltip=tooltip)
+        plot = base.mark_bar().encode(
+            x=alt.X("x:O", title=x_title, axis=alt.Axis(labelAngle=0)),
+            xOffset=alt.XOffset("series:N", sort=series),
+            y=y,
+            color=colour,
+            tooltip=tooltip,
+        )
     else:
         whole = pd.api.types.is_integer_dtype(frame.index)
         axis = alt.Axis(format="~r", tickMinStep=1) if whole else alt.Axis(format="~r")
         plot = base.mark_line(point=len(data) <= 64).encode(
-            x=alt.X("x:Q", title=x_title, axis=axis), y=y, color=colour, tooltip=tooltip)
+            x=alt.X("x:Q", title=x_title, axis=axis), y=y, color=colour, tooltip=tooltip
+        )
     st.altair_chart(plot, width="stretch", height=height)
 
 
@@ -175,8 +209,7 @@ def halting_caption(criterion: str) -> str:
 def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -> None:
     """Bar chart of one unit's halting distribution p_n (and its halting probability h_n, or
     PonderNet's lambda_n) per ponder step."""
-    frame = pd.DataFrame({"p_n": p},
-                         index=pd.Index(np.arange(1, len(p) + 1), name="ponder step n"))
+    frame = pd.DataFrame({"p_n": p}, index=pd.Index(np.arange(1, len(p) + 1), name="ponder step n"))
     if halt_prob is not None:
         frame["λ_n" if criterion == "pondernet" else "h_n"] = halt_prob
     chart(frame, share=True, height=280)
@@ -184,15 +217,19 @@ def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -
 
 # --- maze --------------------------------------------------------------------------------------
 
-def maze_example(ckpt: str, info: dict,
-                 defaults: argparse.Namespace) -> tuple[dict, str, int] | None:
+
+def maze_example(
+    ckpt: str, info: dict, defaults: argparse.Namespace
+) -> tuple[dict, str, int] | None:
     """Sidebar: dataset folder, split and example; None (with an error shown) if unusable."""
     side = st.sidebar
     data_key = f"data_dir:{ckpt}"  # each checkpoint defaults to its own dataset
     st.session_state.setdefault(data_key, defaults.data_dir or vr.default_data_dir(info))
-    root = side.text_input("Maze dataset folder", key=data_key,
-                           help="HRM-format folder with train/ and test/ "
-                                "(default: the checkpoint's)")
+    root = side.text_input(
+        "Maze dataset folder",
+        key=data_key,
+        help="HRM-format folder with train/ and test/ (default: the checkpoint's)",
+    )
     split = side.selectbox("Split", ["test", "train"], key="split")
     try:
         data = maze_split(root, split)
@@ -200,16 +237,19 @@ def maze_example(ckpt: str, info: dict,
         st.error(f"Cannot load the {split} split of maze dataset {root!r}: {exc}")
         return None
     if data["inputs"].shape[1] != int(info["data_meta"]["seq_len"]):
-        st.error(f"The dataset's mazes have {data['inputs'].shape[1]} cells but the model was "
-                 f"trained on {info['data_meta']['seq_len']}.")
+        st.error(
+            f"The dataset's mazes have {data['inputs'].shape[1]} cells but the model was "
+            f"trained on {info['data_meta']['seq_len']}."
+        )
         return None
     n = len(data["inputs"])
     how = side.radio("Example", ["by index", "pick by difficulty"], key="pick", horizontal=True)
     if how == "by index":
         return data, split, int(side.number_input(f"Index (0-{n - 1})", 0, n - 1, 0, key="index"))
     levels = sorted(set(int(d) for d in data["difficulty"]))
-    level = side.select_slider("Shortest path (moves)", levels, value=levels[len(levels) // 2],
-                               key="difficulty")
+    level = side.select_slider(
+        "Shortest path (moves)", levels, value=levels[len(levels) // 2], key="difficulty"
+    )
     matches = np.flatnonzero(data["difficulty"] == level)
     k = int(side.number_input(f"Match (1-{len(matches)})", 1, len(matches), 1, key="match"))
     return data, split, int(matches[k - 1])
@@ -226,15 +266,18 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
     px, M, walls = vr.cell_pixels(data["size"]), trace.max_steps, vr.wall_mask(inputs)
     mark = st.session_state.get("mark_errors", True)
 
-    st.markdown(f"#### Maze {index} of {split} · shortest path {int(data['difficulty'][index])} "
-                f"moves &nbsp; {badge(scores['exact'], 'exact')} "
-                f"{badge(scores['valid_optimal'], 'valid-optimal')}")
+    st.markdown(
+        f"#### Maze {index} of {split} · shortest path {int(data['difficulty'][index])} "
+        f"moves &nbsp; {badge(scores['exact'], 'exact')} "
+        f"{badge(scores['valid_optimal'], 'valid-optimal')}"
+    )
     m1, m2, m3 = st.columns(3)
     m1.metric("Cell accuracy", f"{scores['cell_accuracy']:.1%}")
     m2.metric("Wrong cells", int(scores["errors"].sum()))
     if trace.per_cell:
-        m3.metric("Ponder steps per cell", f"{trace.steps.mean():.2f} mean · "
-                                           f"{trace.steps.max():.0f} max")
+        m3.metric(
+            "Ponder steps per cell", f"{trace.steps.mean():.2f} mean · {trace.steps.max():.0f} max"
+        )
     else:
         m3.metric("Ponder steps (whole puzzle)", f"{trace.steps[0]:.2f}")
     c1, c2, c3 = st.columns(3)
@@ -248,20 +291,30 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
 
     st.divider()
     st.markdown("#### Pondering")
-    step = st.slider("Ponder step n", 1, M, trace.steps_run, key="step",
-                     help="The output of ponder step n alone, and the halting mass spent by then")
+    step = st.slider(
+        "Ponder step n",
+        1,
+        M,
+        trace.steps_run,
+        key="step",
+        help="The output of ponder step n alone, and the halting mass spent by then",
+    )
     a, b, c = st.columns(3)
     at_n = trace.step_predictions[step - 1]
     errors = vr.cell_errors(labels, at_n) if mark else None
     picture(a, vr.grid_rgb(at_n, px, errors), f"Output of step {step}")
     if trace.per_cell:
         with b:
-            picture(st, vr.heatmap_rgb(trace.cumulative_halting(step), 0, 1, "magma", px, walls),
-                    f"P(halted by step {step}) per cell")
+            picture(
+                st,
+                vr.heatmap_rgb(trace.cumulative_halting(step), 0, 1, "magma", px, walls),
+                f"P(halted by step {step}) per cell",
+            )
             colourbar("magma", "0", "1", "(walls dimmed)")
         with c:
-            picture(st, vr.heatmap_rgb(trace.steps, 1, M, "viridis", px, walls),
-                    "Ponder steps per cell")
+            picture(
+                st, vr.heatmap_rgb(trace.steps, 1, M, "viridis", px, walls), "Ponder steps per cell"
+            )
             colourbar("viridis", "1", str(M), "steps (walls dimmed)")
     else:
         with b:
@@ -284,6 +337,7 @@ def maze_page(model, info: dict, model_key: tuple, mode: str, defaults: argparse
 
 # --- parity and addition ---------------------------------------------------------------------
 
+
 def new_random_input(task: str, key: str, config: dict, k: int | None = None) -> None:
     """Button callback: a fresh random input in the editor `key`."""
     draw = st.session_state.get("draws", 0) + 1
@@ -293,8 +347,9 @@ def new_random_input(task: str, key: str, config: dict, k: int | None = None) ->
         x = toy.parity_batch(draw, 0, 1, int(config["bits"]), layout, k_min=k, k_max=k)["x"][0]
         st.session_state[key] = vr.format_bits(x)
     else:
-        b = toy.addition_batch(draw, 0, 1, int(config["sequence_length"]),
-                               int(config["max_digits"]))
+        b = toy.addition_batch(
+            draw, 0, 1, int(config["sequence_length"]), int(config["max_digits"])
+        )
         numbers = vr.decode_numbers(b["x"][0], b["digits"][0])
         st.session_state[key] = " ".join(str(v) for v in numbers)
 
@@ -306,12 +361,19 @@ def parity_page(model, info: dict, model_key: tuple, mode: str) -> None:
     if key not in st.session_state:
         new_random_input("parity", key, config, max(1, bits // 2))
     left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
-    text = left.text_input(f"Input: {bits} entries from + - 0", key=key,
-                           help="Characters + - 0 (or 1 for +1), or numbers -1 0 1 separated by "
-                                "spaces; shorter inputs are padded with 0.")
+    text = left.text_input(
+        f"Input: {bits} entries from + - 0",
+        key=key,
+        help="Characters + - 0 (or 1 for +1), or numbers -1 0 1 separated by "
+        "spaces; shorter inputs are padded with 0.",
+    )
     k = mid.number_input("Non-zero entries k", 1, bits, max(1, bits // 2), key="k")
-    right.button("Random input", on_click=new_random_input, args=("parity", key, config, int(k)),
-                 width="stretch")
+    right.button(
+        "Random input",
+        on_click=new_random_input,
+        args=("parity", key, config, int(k)),
+        width="stretch",
+    )
     try:
         x = vr.parse_bits(text, bits)
     except ValueError as exc:
@@ -320,8 +382,9 @@ def parity_page(model, info: dict, model_key: tuple, mode: str) -> None:
     trace = vr.run_toy(model, x, mode, run_seed(info))
     pred, target = int(trace.logits.argmax()), vr.parity_target(x)
     st.image(vr.bits_rgb(x, 36), caption="−1 orange · 0 grey · +1 blue", output_format="PNG")
-    st.markdown(f"#### Prediction {pred} · target {target} &nbsp; "
-                f"{badge(pred == target, 'correct')}")
+    st.markdown(
+        f"#### Prediction {pred} · target {target} &nbsp; {badge(pred == target, 'correct')}"
+    )
     m1, m2 = st.columns(2)
     m1.metric("Ponder steps (output unit)", f"{trace.steps[0]:.2f}")
     m2.metric("Non-zero entries k", int((x != 0).sum()))
@@ -330,8 +393,12 @@ def parity_page(model, info: dict, model_key: tuple, mode: str) -> None:
     halting_chart(trace.p[0], trace.halt_prob[0], info["criterion"])
     if trace.p.shape[0] > 1:
         st.caption("Ponder steps per position (0 = CLS, then the input entries)")
-        chart(pd.DataFrame({"steps": trace.steps}, index=pd.Index(
-            np.arange(len(trace.steps)), name="position")), y_title="ponder steps")
+        chart(
+            pd.DataFrame(
+                {"steps": trace.steps}, index=pd.Index(np.arange(len(trace.steps)), name="position")
+            ),
+            y_title="ponder steps",
+        )
     difficulty_section(model, info, model_key, mode, "non-zero entries k")
 
 
@@ -343,10 +410,14 @@ def addition_page(model, info: dict, model_key: tuple, mode: str) -> None:
     if key not in st.session_state:
         new_random_input("addition", key, config)
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    text = left.text_input(f"Input: up to {T} numbers of up to {D} digits", key=key,
-                           help="Separated by spaces, commas or +.")
-    right.button("Random input", on_click=new_random_input, args=("addition", key, config),
-                 width="stretch")
+    text = left.text_input(
+        f"Input: up to {T} numbers of up to {D} digits",
+        key=key,
+        help="Separated by spaces, commas or +.",
+    )
+    right.button(
+        "Random input", on_click=new_random_input, args=("addition", key, config), width="stretch"
+    )
     try:
         numbers = vr.parse_numbers(text, T, D)
     except ValueError as exc:
@@ -356,21 +427,31 @@ def addition_page(model, info: dict, model_key: tuple, mode: str) -> None:
     targets = vr.addition_targets(numbers, places)  # (T, P)
     predicted = trace.logits.argmax(-1)  # (T, P)
     right_steps = (predicted == targets).all(-1)
-    rows = pd.DataFrame({
-        "number": numbers, "running sum": [vr.decode_places(t) for t in targets],
-        "predicted": [vr.decode_places(p) for p in predicted],
-        "right": ["—" if t == 0 else ("✓" if r else "✗") for t, r in enumerate(right_steps)],
-        "ponder steps": np.round(trace.steps, 2)},
-        index=pd.Index(np.arange(1, len(numbers) + 1), name="step t"))
+    rows = pd.DataFrame(
+        {
+            "number": numbers,
+            "running sum": [vr.decode_places(t) for t in targets],
+            "predicted": [vr.decode_places(p) for p in predicted],
+            "right": ["—" if t == 0 else ("✓" if r else "✗") for t, r in enumerate(right_steps)],
+            "ponder steps": np.round(trace.steps, 2),
+        },
+        index=pd.Index(np.arange(1, len(numbers) + 1), name="step t"),
+    )
     scored = right_steps[1:]
     ok = bool(scored.all()) if len(scored) else False
-    st.markdown(f"#### Final sum {vr.decode_places(targets[-1])} · predicted "
-                f"{vr.decode_places(predicted[-1])} &nbsp; {badge(ok, 'all sums right')}")
+    st.markdown(
+        f"#### Final sum {vr.decode_places(targets[-1])} · predicted "
+        f"{vr.decode_places(predicted[-1])} &nbsp; {badge(ok, 'all sums right')}"
+    )
     st.dataframe(rows, width="stretch")
-    st.caption("No output is scored at t = 1 (Graves 2016, 3.3). Halting distribution p_n per "
-               "input step:")
-    frame = pd.DataFrame(trace.p.T, columns=[f"t={t}" for t in range(1, len(numbers) + 1)],
-                         index=pd.Index(np.arange(1, trace.p.shape[1] + 1), name="ponder step n"))
+    st.caption(
+        "No output is scored at t = 1 (Graves 2016, 3.3). Halting distribution p_n per input step:"
+    )
+    frame = pd.DataFrame(
+        trace.p.T,
+        columns=[f"t={t}" for t in range(1, len(numbers) + 1)],
+        index=pd.Index(np.arange(1, trace.p.shape[1] + 1), name="ponder step n"),
+    )
     chart(frame, share=True, height=280)
     difficulty_section(model, info, model_key, mode, "digits of the added number")
 
@@ -380,8 +461,16 @@ def difficulty_section(model, info: dict, model_key: tuple, mode: str, level: st
     st.markdown(f"#### Accuracy and ponder steps by difficulty ({level})")
     a, b = st.columns(2)
     parity = info["task"] == "parity"
-    size = int(a.number_input("Random examples" + (" per level" if parity else ""), 8, 4096,
-                              64 if parity else 256, step=8, key="size"))
+    size = int(
+        a.number_input(
+            "Random examples" + (" per level" if parity else ""),
+            8,
+            4096,
+            64 if parity else 256,
+            step=8,
+            key="size",
+        )
+    )
     seed = int(b.number_input("Seed", 0, 10**6, 0, key="seed"))
     table = by_difficulty(model, model_key, info["task"], info["config"], size, seed, mode)
     left, right = st.columns(2)
@@ -389,11 +478,13 @@ def difficulty_section(model, info: dict, model_key: tuple, mode: str, level: st
         chart(table[["accuracy"]], y_title="accuracy", share=True)
     with right:
         chart(table[["mean steps"]], y_title="mean ponder steps")
-    st.dataframe(table.style.format({"accuracy": "{:.1%}", "mean steps": "{:.2f}"}),
-                 width="stretch")
+    st.dataframe(
+        table.style.format({"accuracy": "{:.1%}", "mean steps": "{:.2f}"}), width="stretch"
+    )
 
 
 # --- training ----------------------------------------------------------------------------------
+
 
 def training_page(info: dict, ckpt: str) -> None:
     run_dir = vr.run_dir_of(ckpt)
@@ -410,15 +501,20 @@ def training_page(info: dict, ckpt: str) -> None:
         names = vr.metric_names(frame)
         task = info.get("task", "")
         wanted = ["train/loss_total", f"val/{HEADLINE.get(task, 'accuracy')}", "val/steps"]
-        chosen = st.multiselect("Metrics", names, default=[n for n in wanted if n in names],
-                                key=f"metrics:{ckpt}")
+        chosen = st.multiselect(
+            "Metrics", names, default=[n for n in wanted if n in names], key=f"metrics:{ckpt}"
+        )
         weight = st.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="smoothing")
         columns = st.columns(2)
         for i, name in enumerate(chosen):
             with columns[i % 2]:
                 st.caption(name)
-                chart(vr.curve(frame, name, weight), "line", zero=False,
-                      colours=("#a6cee3", "#1f78b4"))
+                chart(
+                    vr.curve(frame, name, weight),
+                    "line",
+                    zero=False,
+                    colours=("#a6cee3", "#1f78b4"),
+                )
         st.caption(f"{path} · {len(frame)} rows")
     left, right = st.columns(2)
     with left:
@@ -427,14 +523,32 @@ def training_page(info: dict, ckpt: str) -> None:
         if not st.toggle("Show fields that do not apply", False, key="all_fields"):
             unused = vr.unused_fields(config)
             config = {k: v for k, v in config.items() if k not in unused}
-        st.dataframe(pd.DataFrame({"value": [json.dumps(v) for v in config.values()]},
-                                  index=pd.Index(list(config), name="field")),
-                     height=min(600, 35 * (len(config) + 1) + 3), width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                {"value": [json.dumps(v) for v in config.values()]},
+                index=pd.Index(list(config), name="field"),
+            ),
+            height=min(600, 35 * (len(config) + 1) + 3),
+            width="stretch",
+        )
     with right:
         st.markdown("##### Checkpoint")
-        st.json({k: info.get(k) for k in ("task", "model_type", "criterion", "code_version",
-                                          "global_step", "epoch", "ema", "data_meta")},
-                expanded=True)
+        st.json(
+            {
+                k: info.get(k)
+                for k in (
+                    "task",
+                    "model_type",
+                    "criterion",
+                    "code_version",
+                    "global_step",
+                    "epoch",
+                    "ema",
+                    "data_meta",
+                )
+            },
+            expanded=True,
+        )
         for name in ("run.json", "eval.json"):
             if (run_dir / name).is_file():
                 with st.expander(name):
@@ -444,6 +558,7 @@ def training_page(info: dict, ckpt: str) -> None:
 
 
 # --- the page ----------------------------------------------------------------------------------
+
 
 def saved_hyper_parameters(path: str) -> dict | None:
     """A readable checkpoint's hyper_parameters, even when its model cannot be rebuilt."""
@@ -470,25 +585,37 @@ def sidebar(defaults: argparse.Namespace) -> tuple[str, str, str, str]:
     runs = find_runs(side.text_input("Results folder", key="results_root"))
     st.session_state.setdefault("checkpoint", defaults.checkpoint or (runs[0] if runs else ""))
     if runs:
-        side.selectbox(f"Runs found ({len(runs)})", [""] + runs, key="run_pick",
-                       format_func=lambda r: r or "—", on_change=pick_run)
+        side.selectbox(
+            f"Runs found ({len(runs)})",
+            [""] + runs,
+            key="run_pick",
+            format_func=lambda r: r or "—",
+            on_change=pick_run,
+        )
     ckpt = side.text_input("Checkpoint", key="checkpoint", placeholder="run/final.ckpt")
     device = side.selectbox("Device", vr.available_devices(), key="device")
-    mode = side.radio("Halting", list(MODES), key="mode",
-                      help="learned: each unit stops where its criterion says; max: every unit "
-                           "runs all M steps and step M is read out")
+    mode = side.radio(
+        "Halting",
+        list(MODES),
+        key="mode",
+        help="learned: each unit stops where its criterion says; max: every unit "
+        "runs all M steps and step M is read out",
+    )
     return page, ckpt.strip(), device, MODES[mode]
 
 
 def main() -> None:
-    st.set_page_config(page_title="halting viewer", page_icon=":material/psychology:",
-                       layout="wide")
+    st.set_page_config(
+        page_title="halting viewer", page_icon=":material/psychology:", layout="wide"
+    )
     st.markdown(CSS, unsafe_allow_html=True)
     defaults = script_args()
     page, ckpt, device, mode = sidebar(defaults)
     if not ckpt:
-        st.info("Type a checkpoint path in the sidebar (e.g. results/maze/<experiment>/seed0/"
-                "final.ckpt), or pick one of the runs found under the results folder.")
+        st.info(
+            "Type a checkpoint path in the sidebar (e.g. results/maze/<experiment>/seed0/"
+            "final.ckpt), or pick one of the runs found under the results folder."
+        )
         return
     try:
         model_key = (ckpt, stamp(ckpt), device)
@@ -501,8 +628,10 @@ def main() -> None:
                 training_page(hparams, ckpt)
         return
     M = max_ponder_of(info["model_type"], info["config"])
-    st.sidebar.caption(f"**{info['task']}** · {info['model_type']} · {info['criterion']} · "
-                       f"M = {M} · step {info.get('global_step')}")
+    st.sidebar.caption(
+        f"**{info['task']}** · {info['model_type']} · {info['criterion']} · "
+        f"M = {M} · step {info.get('global_step')}"
+    )
     st.subheader(f"{info['task'].capitalize()} · {info['model_type']} · {info['criterion']}")
     if page == "Training":
         training_page(info, ckpt)

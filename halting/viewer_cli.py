@@ -30,30 +30,45 @@ def streamlit_option_names() -> list[str]:
     """Every config option `streamlit run` accepts on its command line ("server.port", ...)."""
     from streamlit import config
 
-    return sorted(name for name, opt in config.get_config_options().items()
-                  if "." in name and opt.visibility == "visible" and not opt.deprecated)
+    return sorted(
+        name
+        for name, opt in config.get_config_options().items()
+        if "." in name and opt.visibility == "visible" and not opt.deprecated
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.add_argument("--checkpoint", default="",
-                        help="checkpoint to open (else pick one in the page)")
-    parser.add_argument("--data-dir", default="", help="maze dataset folder (default: the "
-                                                       "checkpoint's own data_dir)")
-    parser.add_argument("--results", default="results",
-                        help="folder searched for runs to pick from (default: results)")
+    parser.add_argument(
+        "--checkpoint", default="", help="checkpoint to open (else pick one in the page)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="",
+        help="maze dataset folder (default: the checkpoint's own data_dir)",
+    )
+    parser.add_argument(
+        "--results",
+        default="results",
+        help="folder searched for runs to pick from (default: results)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    parser.add_argument("--no-browser", action="store_true",
-                        help="do not open a browser (server.headless true)")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="do not open a browser (server.headless true)"
+    )
     parser.set_defaults(streamlit_options=[])
     if importlib.util.find_spec("streamlit") is not None:
         for name in streamlit_option_names():
-            parser.add_argument(f"--{name}", action=StreamlitOption, metavar="VALUE",
-                                help=argparse.SUPPRESS)
-    parser.add_argument("extra", nargs=argparse.REMAINDER,
-                        help="after --: further arguments of `streamlit run`")
-    parser.epilog = ("Any `streamlit run` option is passed through, e.g. --theme.base dark "
-                     "(see `streamlit run --help`).")
+            parser.add_argument(
+                f"--{name}", action=StreamlitOption, metavar="VALUE", help=argparse.SUPPRESS
+            )
+    parser.add_argument(
+        "extra", nargs=argparse.REMAINDER, help="after --: further arguments of `streamlit run`"
+    )
+    parser.epilog = (
+        "Any `streamlit run` option is passed through, e.g. --theme.base dark "
+        "(see `streamlit run --help`)."
+    )
 
 
 def streamlit_options(args: argparse.Namespace) -> list[tuple[str, str]]:
@@ -61,8 +76,12 @@ def streamlit_options(args: argparse.Namespace) -> list[tuple[str, str]]:
     the defaults (--host, --port, ...) of the ones not given."""
     pairs = list(args.streamlit_options)
     given = {name for name, _ in pairs}
-    defaults = [("server.address", args.host), ("server.port", str(args.port)),
-                ("browser.gatherUsageStats", "false"), ("client.toolbarMode", "minimal")]
+    defaults = [
+        ("server.address", args.host),
+        ("server.port", str(args.port)),
+        ("browser.gatherUsageStats", "false"),
+        ("client.toolbarMode", "minimal"),
+    ]
     if args.no_browser:
         defaults.append(("server.headless", "true"))
     return pairs + [(name, value) for name, value in defaults if name not in given]
@@ -109,18 +128,29 @@ def run(args: argparse.Namespace, command: str) -> int:
         print(f"halting view: {problem}", file=sys.stderr)
         return 2
     if importlib.util.find_spec("streamlit") is None:
-        print("halting view: streamlit is not installed; install it with "
-              "`pip install -e '.[viewer]'`", file=sys.stderr)
+        print(
+            "halting view: streamlit is not installed; install it with "
+            "`pip install -e '.[viewer]'`",
+            file=sys.stderr,
+        )
         return 2
     cmd = streamlit_command(args)
     options = dict(streamlit_options(args))
     host, port = options["server.address"], int(options["server.port"])
     if not port_free(host, port):
-        print(f"halting view: port {port} on {host} is in use; choose another with --port",
-              file=sys.stderr)
+        print(
+            f"halting view: port {port} on {host} is in use; choose another with --port",
+            file=sys.stderr,
+        )
         return 2
-    print(f"halting view: serving http://{host}:{port}"
-          + (f"  (from another machine: ssh -L {port}:{host}:{port} <this host>)"
-             if host in ("127.0.0.1", "localhost") else ""), flush=True)
+    print(
+        f"halting view: serving http://{host}:{port}"
+        + (
+            f"  (from another machine: ssh -L {port}:{host}:{port} <this host>)"
+            if host in ("127.0.0.1", "localhost")
+            else ""
+        ),
+        flush=True,
+    )
     os.execv(sys.executable, cmd)  # the server replaces this process: signals reach it directly
     return 0  # not reached

@@ -25,14 +25,17 @@ from halting.evaluate import unit_steps
 # --- palette ---------------------------------------------------------------------------------
 
 # Indexed by token PAD, WALL, OPEN, START, GOAL, PATH (halting.data.grid).
-PALETTE = np.array([
-    (190, 190, 196),  # pad: grey
-    (44, 48, 61),  # wall: charcoal
-    (247, 245, 239),  # open: paper white
-    (0, 158, 115),  # S: bluish green
-    (213, 94, 0),  # G: vermillion
-    (0, 114, 178),  # path: blue
-], dtype=np.uint8)
+PALETTE = np.array(
+    [
+        (190, 190, 196),  # pad: grey
+        (44, 48, 61),  # wall: charcoal
+        (247, 245, 239),  # open: paper white
+        (0, 158, 115),  # S: bluish green
+        (213, 94, 0),  # G: vermillion
+        (0, 114, 178),  # path: blue
+    ],
+    dtype=np.uint8,
+)
 TOKEN_NAMES = ("pad", "wall", "open", "start S", "goal G", "path")
 ERROR_RGB = np.array((255, 0, 144), dtype=np.uint8)  # magenta frame around a wrong cell
 LINE_RGB = np.array((214, 210, 200), dtype=np.uint8)  # thin grid lines
@@ -64,10 +67,12 @@ def tiles_rgb(colours: np.ndarray, cell_px: int, errors: np.ndarray | None = Non
     """(R, C, 3) cell colours -> (R*px, C*px, 3) uint8 image with grid lines and error frames."""
     img = np.repeat(np.repeat(colours.astype(np.uint8), cell_px, 0), cell_px, 1)
     if cell_px >= 8:  # one-pixel line on each cell's right and bottom edge
-        img[cell_px - 1::cell_px, :] = (img[cell_px - 1::cell_px, :] * 0.55
-                                        + LINE_RGB * 0.45).astype(np.uint8)
-        img[:, cell_px - 1::cell_px] = (img[:, cell_px - 1::cell_px] * 0.55
-                                        + LINE_RGB * 0.45).astype(np.uint8)
+        img[cell_px - 1 :: cell_px, :] = (
+            img[cell_px - 1 :: cell_px, :] * 0.55 + LINE_RGB * 0.45
+        ).astype(np.uint8)
+        img[:, cell_px - 1 :: cell_px] = (
+            img[:, cell_px - 1 :: cell_px] * 0.55 + LINE_RGB * 0.45
+        ).astype(np.uint8)
     if errors is not None:
         width = max(2, cell_px // 8)
         frame = np.zeros((cell_px, cell_px), dtype=bool)
@@ -77,8 +82,9 @@ def tiles_rgb(colours: np.ndarray, cell_px: int, errors: np.ndarray | None = Non
     return img
 
 
-def grid_rgb(grid: np.ndarray, cell_px: int | None = None,
-             errors: np.ndarray | None = None) -> np.ndarray:
+def grid_rgb(
+    grid: np.ndarray, cell_px: int | None = None, errors: np.ndarray | None = None
+) -> np.ndarray:
     """A maze grid of tokens (S, S) or (L,) as an RGB image; `errors` (S, S) cells get a frame."""
     grid = square(grid)
     cell_px = cell_px or cell_pixels(grid.shape[0])
@@ -95,8 +101,14 @@ def colour_table(cmap: str) -> np.ndarray:
     return (rgb * 255).round().astype(np.uint8)
 
 
-def heatmap_rgb(values: np.ndarray, vmin: float, vmax: float, cmap: str = "viridis",
-                cell_px: int | None = None, dim: np.ndarray | None = None) -> np.ndarray:
+def heatmap_rgb(
+    values: np.ndarray,
+    vmin: float,
+    vmax: float,
+    cmap: str = "viridis",
+    cell_px: int | None = None,
+    dim: np.ndarray | None = None,
+) -> np.ndarray:
     """Per-cell values (S, S) or (L,) as a colour-mapped image; `dim` cells (walls) darkened."""
     values = square(np.asarray(values, dtype=np.float64))
     cell_px = cell_px or cell_pixels(values.shape[0])
@@ -121,6 +133,7 @@ def bits_rgb(bits: np.ndarray, cell_px: int = 26) -> np.ndarray:
 
 
 # --- running a model ---------------------------------------------------------------------------
+
 
 def available_devices() -> list[str]:
     devices = ["cpu"]
@@ -179,9 +192,12 @@ def run_maze(model, inputs: np.ndarray, mode: str = "eval", seed: int = 0) -> Ma
     steps = out.steps[0].cpu().numpy()
     return MazeTrace(
         prediction=out.logits[0].argmax(-1).cpu().numpy().astype(np.uint8).reshape(side, side),
-        step_predictions=steps_pred.reshape(-1, side, side), p=out.p[0].cpu().numpy(),
-        halt_prob=out.halt_prob[0].cpu().numpy(), steps=steps,
-        steps_run=_steps_run(steps, out.p.shape[-1]))
+        step_predictions=steps_pred.reshape(-1, side, side),
+        p=out.p[0].cpu().numpy(),
+        halt_prob=out.halt_prob[0].cpu().numpy(),
+        steps=steps,
+        steps_run=_steps_run(steps, out.p.shape[-1]),
+    )
 
 
 def mean_halting(trace: MazeTrace, cells: np.ndarray) -> np.ndarray:
@@ -201,10 +217,12 @@ def maze_scores(inputs: np.ndarray, labels: np.ndarray, prediction: np.ndarray) 
     inputs, labels, prediction = square(inputs), square(labels), square(prediction)
     scored = labels != PAD
     errors = cell_errors(labels, prediction)
-    return {"exact": not bool(errors.any()),
-            "valid_optimal": bool(is_valid_optimal(inputs, prediction)),
-            "cell_accuracy": float(1.0 - errors.sum() / max(1, scored.sum())),
-            "errors": errors}
+    return {
+        "exact": not bool(errors.any()),
+        "valid_optimal": bool(is_valid_optimal(inputs, prediction)),
+        "cell_accuracy": float(1.0 - errors.sum() / max(1, scored.sum())),
+        "errors": errors,
+    }
 
 
 def step_accuracy(step_predictions: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
@@ -213,9 +231,13 @@ def step_accuracy(step_predictions: np.ndarray, labels: np.ndarray) -> pd.DataFr
     scored = labels != PAD
     right = (step_predictions == labels[None]) | ~scored[None]  # (M, S, S)
     n = np.arange(1, len(step_predictions) + 1)
-    return pd.DataFrame({"cell accuracy": right.reshape(len(n), -1)[:, scored.ravel()].mean(1),
-                         "exact": right.reshape(len(n), -1).all(1).astype(float)},
-                        index=pd.Index(n, name="ponder step n"))
+    return pd.DataFrame(
+        {
+            "cell accuracy": right.reshape(len(n), -1)[:, scored.ravel()].mean(1),
+            "exact": right.reshape(len(n), -1).all(1).astype(float),
+        },
+        index=pd.Index(n, name="ponder step n"),
+    )
 
 
 def wall_mask(inputs: np.ndarray) -> np.ndarray:
@@ -223,6 +245,7 @@ def wall_mask(inputs: np.ndarray) -> np.ndarray:
 
 
 # --- toy tasks ---------------------------------------------------------------------------------
+
 
 @dataclass
 class ToyTrace:
@@ -235,8 +258,12 @@ class ToyTrace:
 def run_toy(model, x: np.ndarray, mode: str = "eval", seed: int = 0) -> ToyTrace:
     """Trace one parity (bits,) or addition (T, 10D) input through `model`."""
     out = forward(model, torch.as_tensor(np.asarray(x, dtype=np.float32))[None], mode, seed)
-    return ToyTrace(logits=out.logits[0].cpu().numpy(), p=out.p[0].cpu().numpy(),
-                    halt_prob=out.halt_prob[0].cpu().numpy(), steps=out.steps[0].cpu().numpy())
+    return ToyTrace(
+        logits=out.logits[0].cpu().numpy(),
+        p=out.p[0].cpu().numpy(),
+        halt_prob=out.halt_prob[0].cpu().numpy(),
+        steps=out.steps[0].cpu().numpy(),
+    )
 
 
 def parse_bits(text: str, bits: int) -> np.ndarray:
@@ -320,41 +347,57 @@ def example_steps(out) -> torch.Tensor:
     return unit_steps(out, out.p.shape[-1])["steps_mean"]
 
 
-def parity_by_difficulty(model, config: dict, per_level: int = 64, seed: int = 0,
-                         mode: str = "eval") -> pd.DataFrame:
+def parity_by_difficulty(
+    model, config: dict, per_level: int = 64, seed: int = 0, mode: str = "eval"
+) -> pd.DataFrame:
     """Accuracy and mean ponder steps per number k of non-zero entries, `per_level` random
     inputs at each k = 1..bits."""
     bits = int(config["bits"])
     layout = config.get("parity_layout", "random")
-    parts = [toy.parity_batch(seed, k, per_level, bits, layout, k_min=k, k_max=k)
-             for k in range(1, bits + 1)]
+    parts = [
+        toy.parity_batch(seed, k, per_level, bits, layout, k_min=k, k_max=k)
+        for k in range(1, bits + 1)
+    ]
     x = np.concatenate([b["x"] for b in parts])
     y, k = np.concatenate([b["y"] for b in parts]), np.concatenate([b["k"] for b in parts])
     out = forward(model, torch.from_numpy(x), mode, seed)
-    frame = pd.DataFrame({"k": k, "correct": (out.logits.argmax(-1).cpu().numpy() == y),
-                          "steps": example_steps(out).cpu().numpy()})
+    frame = pd.DataFrame(
+        {
+            "k": k,
+            "correct": (out.logits.argmax(-1).cpu().numpy() == y),
+            "steps": example_steps(out).cpu().numpy(),
+        }
+    )
     return _group(frame, "k", "non-zero entries k")
 
 
-def addition_by_difficulty(model, config: dict, size: int = 256, seed: int = 0,
-                           mode: str = "eval") -> pd.DataFrame:
+def addition_by_difficulty(
+    model, config: dict, size: int = 256, seed: int = 0, mode: str = "eval"
+) -> pd.DataFrame:
     """Per input step t >= 2 of `size` random sequences, grouped by the digits of the number
     added at t: share of steps whose sum is right in every place, and mean ponder steps there."""
-    batch = toy.addition_batch(seed, 0, size, int(config["sequence_length"]),
-                               int(config["max_digits"]),
-                               config.get("addition_distribution", "fixed"))
+    batch = toy.addition_batch(
+        seed,
+        0,
+        size,
+        int(config["sequence_length"]),
+        int(config["max_digits"]),
+        config.get("addition_distribution", "fixed"),
+    )
     out = forward(model, torch.from_numpy(batch["x"]), mode, seed)
     right = (out.logits.argmax(-1).cpu().numpy() == batch["y"]).all(-1)  # (B, T)
     steps = out.steps.cpu().numpy()  # (B, T): one unit per input step for both backbones
     scored = batch["mask"]
-    frame = pd.DataFrame({"digits": batch["digits"][scored], "correct": right[scored],
-                          "steps": steps[scored]})
+    frame = pd.DataFrame(
+        {"digits": batch["digits"][scored], "correct": right[scored], "steps": steps[scored]}
+    )
     return _group(frame, "digits", "digits of the added number")
 
 
 def _group(frame: pd.DataFrame, key: str, label: str) -> pd.DataFrame:
-    table = frame.groupby(key).agg(examples=("correct", "size"), accuracy=("correct", "mean"),
-                                   mean_steps=("steps", "mean"))
+    table = frame.groupby(key).agg(
+        examples=("correct", "size"), accuracy=("correct", "mean"), mean_steps=("steps", "mean")
+    )
     table.index.name = label
     return table.rename(columns={"mean_steps": "mean steps"})
 
@@ -373,8 +416,11 @@ def find_checkpoints(root: str | os.PathLike, limit: int = 300) -> list[str]:
     for here, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         in_ckpt_dir = Path(here).name == "checkpoints"
-        found += [str(Path(here) / f) for f in sorted(files)
-                  if f == "final.ckpt" or (in_ckpt_dir and f.endswith(".ckpt"))]
+        found += [
+            str(Path(here) / f)
+            for f in sorted(files)
+            if f == "final.ckpt" or (in_ckpt_dir and f.endswith(".ckpt"))
+        ]
         if len(found) >= limit:
             break
     return sorted(found[:limit])
@@ -396,8 +442,13 @@ def metrics_file(run_dir: str | os.PathLike) -> Path | None:
 
 def metric_names(frame: pd.DataFrame) -> list[str]:
     """Numeric logged metrics, validation first."""
-    names = [c for c in frame.columns if c not in ("step", "epoch")
-             and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
+    names = [
+        c
+        for c in frame.columns
+        if c not in ("step", "epoch")
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and frame[c].notna().any()
+    ]
     return sorted(names, key=lambda c: (not c.startswith("val/"), c))
 
 
@@ -416,8 +467,10 @@ def smooth(values: np.ndarray, weight: float) -> np.ndarray:
 def curve(frame: pd.DataFrame, metric: str, weight: float) -> pd.DataFrame:
     """One metric against the step: columns `raw` and `smoothed`, rows where it was logged."""
     rows = frame[["step", metric]].dropna().groupby("step", as_index=True)[metric].mean()
-    return pd.DataFrame({"raw": rows.values, "smoothed": smooth(rows.values, weight)},
-                        index=pd.Index(rows.index, name="step"))
+    return pd.DataFrame(
+        {"raw": rows.values, "smoothed": smooth(rows.values, weight)},
+        index=pd.Index(rows.index, name="step"),
+    )
 
 
 def unused_fields(config: dict) -> set[str]:
@@ -432,5 +485,6 @@ def unused_fields(config: dict) -> set[str]:
 
 def default_data_dir(info: dict) -> str:
     """The maze folder a checkpoint was trained on (config, else data_meta)."""
-    return str(info.get("config", {}).get("data_dir") or info.get("data_meta", {}).get("data_dir")
-               or "")
+    return str(
+        info.get("config", {}).get("data_dir") or info.get("data_meta", {}).get("data_dir") or ""
+    )

@@ -22,6 +22,7 @@ def tiny_maze_dir(tmp_path_factory):
     from halting.data.maze import build_dataset
 
     root = tmp_path_factory.mktemp("maze") / "maze-6x6"
-    build_dataset(root, size=6, n_train=10, n_test=4, seed=0, workers=1, progress=False,
-                  log=lambda *_: None)
+    build_dataset(
+        root, size=6, n_train=10, n_test=4, seed=0, workers=1, progress=False, log=lambda *_: None
+    )
     return root

@@ -18,8 +18,14 @@ sys.path.insert(0, str(BENCHMARKS))
 import _fullsize  # noqa: E402
 import scale  # noqa: E402
 
-TINY_UT = {"hidden_size": 64, "ut_embedding_size": 8, "ut_key_depth": 16, "ut_value_depth": 16,
-           "ut_filter_size": 64, "batch_size": 4}
+TINY_UT = {
+    "hidden_size": 64,
+    "ut_embedding_size": 8,
+    "ut_key_depth": 16,
+    "ut_value_depth": 16,
+    "ut_filter_size": 64,
+    "batch_size": 4,
+}
 
 
 def test_rehearse_tiny_maze_ut_one_step(tiny_maze_dir):
@@ -46,9 +52,21 @@ def test_rehearse_tiny_maze_ut_one_step(tiny_maze_dir):
 
 
 def test_scale_command_on_parity_fixed_at_full_size():
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "scale.py"), "--experiments",
-                           "parity_fixed", "--steps", "1", "--keep", "3"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "scale.py"),
+            "--experiments",
+            "parity_fixed",
+            "--steps",
+            "1",
+            "--keep",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     header, line = done.stdout.splitlines()[1:3]
     assert header.split()[:3] == ["experiment", "step", "ex/s"] and "disk (keep 3)" in header
@@ -62,32 +80,54 @@ def test_schedule_counts_validation_at_the_workflows_cadence():
     parity = _fullsize.experiment_config(config, "parity_act")
     plan = _fullsize.schedule(parity, None, {"save_every_n_steps": 500})
     # 200000 steps, validation every 1000 steps of ceil(1000 / 32) batches, a save every 500
-    assert plan == {"steps_per_epoch": None, "total_steps": 200000, "val_batches_per_epoch": None,
-                    "val_batches": 200 * 32, "saves": 400, "saves_per_epoch": None}
+    assert plan == {
+        "steps_per_epoch": None,
+        "total_steps": 200000,
+        "val_batches_per_epoch": None,
+        "val_batches": 200 * 32,
+        "saves": 400,
+        "saves_per_epoch": None,
+    }
     spec = {**_fullsize.dataset_spec(config, "maze_act_rnn"), "aug": True}
     maze = _fullsize.experiment_config(config, "maze_act_rnn", data_dir="unused")
     execution = {"save_every_n_steps": 500, "save_every_n_epochs": 1}
     plan = _fullsize.schedule(maze, spec, execution)  # aug8: 8000 mazes in batches of 128
     # a save at every epoch end and every 500 steps; steps 31500 and 63000 are both
-    assert plan == {"steps_per_epoch": 63, "total_steps": 63000, "val_batches_per_epoch": 8,
-                    "val_batches": 8000, "saves": 1000 + 126 - 2, "saves_per_epoch": 1124 / 1000}
+    assert plan == {
+        "steps_per_epoch": 63,
+        "total_steps": 63000,
+        "val_batches_per_epoch": 8,
+        "val_batches": 8000,
+        "saves": 1000 + 126 - 2,
+        "saves_per_epoch": 1124 / 1000,
+    }
 
 
-@pytest.mark.parametrize("seconds, text", [(0.0123, "12 ms"), (4.56, "4.6 s"), (600, "10 min"),
-                                           (3 * 3600, "3.0 h"), (5 * 86400, "5.0 d")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0.0123, "12 ms"),
+        (4.56, "4.6 s"),
+        (600, "10 min"),
+        (3 * 3600, "3.0 h"),
+        (5 * 86400, "5.0 d"),
+    ],
+)
 def test_duration(seconds, text):
     assert _fullsize.duration(seconds) == text
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible")
 def test_gpu_benchmark_skips_without_cuda():
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu.py")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("no CUDA GPU: skipped")
 
 
 # --- benchmarks/paper_goals.py ------------------------------------------------------------------
+
 
 def _set_headline(run_dir: Path, value: float) -> None:
     import json
@@ -113,16 +153,30 @@ def test_paper_goals_table_says_met_or_by_how_much_it_falls_short(tmp_path, caps
         model = block["model_type"]
         tau = block.get("time_penalty", block.get("ut_act_loss_weight"))
         for seed in block["seeds"]:
-            run_dir = write_run(results, block["task"],
-                                (name, model, block["halting"], tau, 0.9, 3.0), seed)
+            run_dir = write_run(
+                results, block["task"], (name, model, block["halting"], tau, 0.9, 3.0), seed
+            )
             _set_headline(run_dir, {"parity16_act": 0.995 - 0.01 * seed}.get(name, 0.5))
-    assert paper_goals.main(["--results", str(results), "--config",
-                             str(root / "presets/paper-cpu.yaml"), "--per-difficulty",
-                             "parity16_act", "maze12_act_rnn"]) == 1
+    assert (
+        paper_goals.main(
+            [
+                "--results",
+                str(results),
+                "--config",
+                str(root / "presets/paper-cpu.yaml"),
+                "--per-difficulty",
+                "parity16_act",
+                "maze12_act_rnn",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
-    rows = {line.split(" | ")[2] + " | " + line.split(" | ")[1]: line
-            for line in out.splitlines()
-            if line.startswith("| ") and (" | >= " in line or " | <= " in line)}
+    rows = {
+        line.split(" | ")[2] + " | " + line.split(" | ")[1]: line
+        for line in out.splitlines()
+        if line.startswith("| ") and (" | >= " in line or " | <= " in line)
+    }
     # parity16_act seeds 99.5, 98.5, 97.5: mean 98.5% (short of 99 by 0.5), lowest 97.5% (met)
     assert "| 98.5% | short by 0.5 points |" in rows["mean accuracy over seeds | parity16_act"]
     assert "| 97.5% | met |" in rows["lowest seed's accuracy | parity16_act"]
@@ -131,18 +185,27 @@ def test_paper_goals_table_says_met_or_by_how_much_it_falls_short(tmp_path, caps
     assert f"missing run folders: {results}/maze/{names[-1]}/seed0" in out
     assert f"| {names[-1]} | 0 | missing |" in out
     # per difficulty: parity's 16 values as they are, the maze's path lengths in 8 bins
-    parity = out[out.index("parity16_act (all seeds):"):].splitlines()
+    parity = out[out.index("parity16_act (all seeds):") :].splitlines()
     assert parity[1] == "| difficulty | " + " | ".join(str(k) for k in range(1, 17)) + " |"
-    assert parity[5].startswith("| examples | ") and sum(map(int, parity[5][13:-2].split(" | "))) == 360
-    maze = out[out.index("maze12_act_rnn (all seeds):"):].splitlines()
+    assert (
+        parity[5].startswith("| examples | ")
+        and sum(map(int, parity[5][13:-2].split(" | "))) == 360
+    )
+    maze = out[out.index("maze12_act_rnn (all seeds):") :].splitlines()
     assert maze[1].count(" | ") == 8 and maze[1].split(" | ")[1] == "110-129"
 
 
-@pytest.mark.parametrize("sense, target, unit, value, text", [
-    (">=", 0.99, "%", 0.985, "short by 0.5 points"), (">=", 0.99, "%", 0.99, "met"),
-    ("<=", 0.60, "%", 0.62, "short by 2.0 points"), ("<=", -0.8, "", -0.9, "met"),
-    (">=", 0.9, "", 0.5, "short by 0.400"), (">=", 0.9, "", math.nan, "not measured"),
-])
+@pytest.mark.parametrize(
+    "sense, target, unit, value, text",
+    [
+        (">=", 0.99, "%", 0.985, "short by 0.5 points"),
+        (">=", 0.99, "%", 0.99, "met"),
+        ("<=", 0.60, "%", 0.62, "short by 2.0 points"),
+        ("<=", -0.8, "", -0.9, "met"),
+        (">=", 0.9, "", 0.5, "short by 0.400"),
+        (">=", 0.9, "", math.nan, "not measured"),
+    ],
+)
 def test_paper_goal_verdicts(sense, target, unit, value, text):
     import paper_goals
 

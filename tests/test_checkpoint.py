@@ -18,11 +18,25 @@ import halting
 from halting import checkpoint as ck
 from halting.train import train
 
-TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
-        "max_steps": 30, "val_size": 16, "learning_rate": 3e-3, "seed": 5}
+TINY = {
+    "task": "parity",
+    "bits": 4,
+    "hidden_size": 8,
+    "time_limit": 3,
+    "batch_size": 8,
+    "max_steps": 30,
+    "val_size": 16,
+    "learning_rate": 3e-3,
+    "seed": 5,
+}
 # keep_checkpoints=-1: every periodic file stays, for the fallback tests to cut them one by one
-RUNTIME = {"save_every_n_steps": 10, "val_every_n_steps": 10, "log_every_n_steps": 10,
-           "progress_bar": False, "keep_checkpoints": -1}
+RUNTIME = {
+    "save_every_n_steps": 10,
+    "val_every_n_steps": 10,
+    "log_every_n_steps": 10,
+    "progress_bar": False,
+    "keep_checkpoints": -1,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +54,7 @@ def _truncate_copy(path: Path, keep: float = 0.5) -> None:
 
 
 # --- atomic writes and reads -----------------------------------------------------------------
+
 
 def test_atomic_save_roundtrip_leaves_no_temporary(tmp_path):
     obj = {"state_dict": {"w": torch.arange(4.0)}, "hyper_parameters": {"config": {"a": 1}}}
@@ -85,6 +100,7 @@ def test_training_checkpoints_load_with_weights_only(tiny_run):
 
 
 # --- finding the checkpoint to resume from ---------------------------------------------------
+
 
 def test_find_resumable_prefers_last_then_falls_back_with_a_warning(tiny_run, tmp_path):
     src = tiny_run[0] / "checkpoints"
@@ -133,6 +149,7 @@ def test_truncated_last_ckpt_resume_falls_back_and_matches(tiny_run, tmp_path):
 
 # --- the run lock ----------------------------------------------------------------------------
 
+
 def test_lock_is_exclusive_and_released(tmp_path):
     with ck.RunLock(tmp_path) as lock:
         owner = json.loads(lock.path.read_text())
@@ -144,8 +161,12 @@ def test_lock_is_exclusive_and_released(tmp_path):
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     pid = int(dead.stdout)
     (tmp_path / ck.LOCK).write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
     said = []
@@ -163,9 +184,16 @@ def test_lock_of_another_host_is_not_taken(tmp_path):
 
 def test_second_trainer_on_a_locked_run_is_refused(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from halting.checkpoint import RunLock; "
-         f"RunLock({str(tmp_path / 'checkpoints')!r}).acquire(); print('held', flush=True); "
-         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from halting.checkpoint import RunLock; "
+            f"RunLock({str(tmp_path / 'checkpoints')!r}).acquire(); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(ck.LockHeld, match=f"process {holder.pid}"):
@@ -178,13 +206,14 @@ def test_second_trainer_on_a_locked_run_is_refused(tmp_path):
 
 # --- load_model ------------------------------------------------------------------------------
 
+
 def test_load_model_returns_ema_weights_in_eval_mode(tiny_run):
     run_dir, _ = tiny_run
     model, info = halting.load_model(run_dir / "checkpoints" / "last.ckpt")
     ckpt = ck.load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
     assert not model.training and info["ema"] and info["global_step"] == 30
     assert type(model).__name__ == "ACTRNN" and info["model_type"] == "act_rnn"
-    raw = {k[len("model."):]: v for k, v in ckpt["current_model_state"].items()}
+    raw = {k[len("model.") :]: v for k, v in ckpt["current_model_state"].items()}
     state = model.state_dict()
     assert all(torch.equal(state[k], ckpt["state_dict"]["model." + k]) for k in state)
     assert any(not torch.equal(state[k], raw[k]) for k in state)  # EMA differs from raw
@@ -192,16 +221,33 @@ def test_load_model_returns_ema_weights_in_eval_mode(tiny_run):
     assert all(torch.equal(final.state_dict()[k], state[k]) for k in state)
 
 
-@pytest.mark.parametrize("extra", [
-    {"model_type": "act_rnn", "halting": "pondernet"},
-    {"model_type": "act_rnn", "halting": "fixed", "rnn_cell_type": "lstm"},
-    {"model_type": "universal_transformer", "ut_act": True, "ut_max_hops": 3,
-     "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
-     "ut_filter_size": 8},
-    {"model_type": "universal_transformer", "halting": "fixed", "ut_max_hops": 2,
-     "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
-     "ut_filter_size": 8},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"model_type": "act_rnn", "halting": "pondernet"},
+        {"model_type": "act_rnn", "halting": "fixed", "rnn_cell_type": "lstm"},
+        {
+            "model_type": "universal_transformer",
+            "ut_act": True,
+            "ut_max_hops": 3,
+            "ut_embedding_size": 8,
+            "ut_heads": 2,
+            "ut_key_depth": 8,
+            "ut_value_depth": 8,
+            "ut_filter_size": 8,
+        },
+        {
+            "model_type": "universal_transformer",
+            "halting": "fixed",
+            "ut_max_hops": 2,
+            "ut_embedding_size": 8,
+            "ut_heads": 2,
+            "ut_key_depth": 8,
+            "ut_value_depth": 8,
+            "ut_filter_size": 8,
+        },
+    ],
+)
 def test_load_model_rebuilds_each_model_type(tmp_path, extra):
     config = {**TINY, "max_steps": 4, **extra}
     if extra["model_type"] != "act_rnn":
@@ -209,7 +255,8 @@ def test_load_model_rebuilds_each_model_type(tmp_path, extra):
     train(config, run_dir=tmp_path, save_every_n_steps=2, val_every_n_steps=2, progress_bar=False)
     model, info = halting.load_model(tmp_path / "final.ckpt")
     assert info["model_type"] == extra["model_type"] and info["config"]["halting"] == extra.get(
-        "halting", "act")
+        "halting", "act"
+    )
     from halting.data import toy
 
     batch = toy.parity_val_set(0, 5, 4)

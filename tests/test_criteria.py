@@ -45,7 +45,8 @@ def test_act_three_step_hand_example():
 
 
 def test_act_sum_counted_once_at_threshold():
-    # 0.5 + 0.49 = 0.99 >= 1 - eps at step 2 exactly: N = 2, R = 0.5 (counting h twice would halt at 1)
+    # 0.5 + 0.49 = 0.99 >= 1 - eps at step 2 exactly: N = 2, R = 0.5 (counting h twice would
+    # halt at 1)
     w, r, _ = run(ACT(0.01), [torch.tensor([0.5]), torch.tensor([0.49])], limit=4)
     assert r["steps"].item() == 2
     torch.testing.assert_close(r["p"][0, :2], torch.tensor([0.5, 0.5]))
@@ -115,7 +116,11 @@ def test_pondernet_kl_closed_form_and_direction():
     # q = 0.5 * 0.5^(n-1) on n = 1..3, renormalised by 0.875: (4/7, 2/7, 1/7)
     torch.testing.assert_close(truncated_geometric(0.5, 3), torch.tensor([4 / 7, 2 / 7, 1 / 7]))
     p = torch.tensor([0.5, 0.25, 0.25])
-    expected = 0.5 * math.log(0.5 / (4 / 7)) + 0.25 * math.log(0.25 / (2 / 7)) + 0.25 * math.log(0.25 / (1 / 7))
+    expected = (
+        0.5 * math.log(0.5 / (4 / 7))
+        + 0.25 * math.log(0.25 / (2 / 7))
+        + 0.25 * math.log(0.25 / (1 / 7))
+    )
     assert kl_to_geometric(p, 0.5).item() == pytest.approx(expected, rel=1e-5)
     q = truncated_geometric(0.5, 3)
     reverse = (q * (q / p).log()).sum().item()  # KL(q || p): what kl_div(log p, q) computes
@@ -218,7 +223,8 @@ def test_fused_act_mean_field_passes_gradcheck():
     N = torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64)
     maskf = torch.ones(3, dtype=torch.float64)
     assert torch.autograd.gradcheck(
-        lambda lg, *s: _ACTMeanField.apply(lg, N, maskf, *s)[:3], (logits, *states))
+        lambda lg, *s: _ACTMeanField.apply(lg, N, maskf, *s)[:3], (logits, *states)
+    )
 
 
 def test_act_interpolate_update_through_finish():
@@ -258,10 +264,15 @@ def test_pondernet_eval_numbers_do_not_depend_on_the_batch():
     # Unit B: lambda = 0.1, 0.1: p = (0.1, 0.09, 0.81), halts at step 3. Stopping the loop at
     # the batch's last halting step gave A alone p = (1, 0, 0): E[n] 1, KL -log(4/7).
     fast, slow = [0.6, 0.5, 0.9], [0.1, 0.1, 0.5]
-    kl = 0.6 * math.log(0.6 / (4 / 7)) + 0.2 * math.log(0.2 / (2 / 7)) + 0.2 * math.log(0.2 / (1 / 7))
+    kl = (
+        0.6 * math.log(0.6 / (4 / 7))
+        + 0.2 * math.log(0.2 / (2 / 7))
+        + 0.2 * math.log(0.2 / (1 / 7))
+    )
     alone = run_loop(PonderNet(0.5, "median"), [torch.tensor([a]) for a in fast], limit=3)
-    pair = run_loop(PonderNet(0.5, "median"), [torch.tensor([a, b]) for a, b in zip(fast, slow)],
-                    limit=3)
+    pair = run_loop(
+        PonderNet(0.5, "median"), [torch.tensor([a, b]) for a, b in zip(fast, slow)], limit=3
+    )
     for K, r in (alone, pair):
         assert K == 3  # the halting unit runs to M, also after every unit has halted
         torch.testing.assert_close(r["p"][0], torch.tensor([0.6, 0.2, 0.2]))

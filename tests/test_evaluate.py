@@ -19,37 +19,87 @@ import torch.nn.functional as F
 from halting import evaluate as ev
 from halting.checkpoint import atomic_save, load_checkpoint
 from halting.cli import main as cli_main
-from halting.config import make_config
+from halting.config import HEADLINE, make_config
 from halting.criteria import HaltingOutput
 from halting.data import toy
-from halting.data.grid import CHARSET, GOAL, OPEN, PATH, START, WALL, bfs_parents, canonical_label
-from halting.data.grid import shortest_path_moves
+from halting.data.grid import (
+    CHARSET,
+    GOAL,
+    OPEN,
+    PATH,
+    START,
+    WALL,
+    bfs_parents,
+    canonical_label,
+    shortest_path_moves,
+)
 from halting.models import build_model
-from halting.config import HEADLINE
 from halting.system import HaltingSystem
 
 MAZE_SIDE = 6
-TASK_KEYS = {"maze": {"exact_accuracy", "accuracy", "path_f1", "valid_optimal_rate"},
-             "parity": {"accuracy"}, "addition": {"accuracy_place", "accuracy_sequence"}}
-STEP_KEYS = {"steps_mean", "steps_median", "steps_p90", "steps_max", "forced_halt_rate",
-             "forced_halt_rate_examples", "penalty"}
-TOP_KEYS = {"task", "experiment", "model_type", "criterion", "tau", "seed", "n_examples",
-            "headline", "code_version", "max_ponder", "learned", "max_steps"}
+TASK_KEYS = {
+    "maze": {"exact_accuracy", "accuracy", "path_f1", "valid_optimal_rate"},
+    "parity": {"accuracy"},
+    "addition": {"accuracy_place", "accuracy_sequence"},
+}
+STEP_KEYS = {
+    "steps_mean",
+    "steps_median",
+    "steps_p90",
+    "steps_max",
+    "forced_halt_rate",
+    "forced_halt_rate_examples",
+    "penalty",
+}
+TOP_KEYS = {
+    "task",
+    "experiment",
+    "model_type",
+    "criterion",
+    "tau",
+    "seed",
+    "n_examples",
+    "headline",
+    "code_version",
+    "max_ponder",
+    "learned",
+    "max_steps",
+}
 PER_EXAMPLE = ["example_id", "mode", "difficulty", "correct", "steps_mean", "steps_max"]
-TASK_CONFIG = {"parity": {"bits": 6, "val_size": 24}, "maze": {},
-               "addition": {"sequence_length": 3, "max_digits": 2, "val_size": 24}}
+TASK_CONFIG = {
+    "parity": {"bits": 6, "val_size": 24},
+    "maze": {},
+    "addition": {"sequence_length": 3, "max_digits": 2, "val_size": 24},
+}
 
 
 # --- fixtures: tiny models, a tiny maze folder, checkpoints ------------------------------------
 
+
 def tiny_config(task: str, model_type: str, criterion: str, **extra) -> dict:
-    c = {"task": task, "model_type": model_type, "halting": criterion, "hidden_size": 8,
-         "max_steps": 3, "batch_size": 8, "seed": 3, **TASK_CONFIG[task], **extra}
+    c = {
+        "task": task,
+        "model_type": model_type,
+        "halting": criterion,
+        "hidden_size": 8,
+        "max_steps": 3,
+        "batch_size": 8,
+        "seed": 3,
+        **TASK_CONFIG[task],
+        **extra,
+    }
     if model_type == "act_rnn":
         c["time_limit"] = 4
     else:
-        c.update(ut_act=criterion != "fixed", ut_max_hops=3, ut_embedding_size=8, ut_heads=2,
-                 ut_key_depth=8, ut_value_depth=8, ut_filter_size=8)
+        c.update(
+            ut_act=criterion != "fixed",
+            ut_max_hops=3,
+            ut_embedding_size=8,
+            ut_heads=2,
+            ut_key_depth=8,
+            ut_value_depth=8,
+            ut_filter_size=8,
+        )
     return c
 
 
@@ -85,8 +135,13 @@ def maze_dir(tmp_path_factory) -> Path:
 def data_meta_for(config: dict, maze_dir: Path | None = None) -> dict:
     cfg = make_config(config)
     if cfg.task == "maze":
-        return {"task": "maze", "vocab_size": 6, "seq_len": MAZE_SIDE ** 2, "size": MAZE_SIDE,
-                "data_dir": str(maze_dir)}
+        return {
+            "task": "maze",
+            "vocab_size": 6,
+            "seq_len": MAZE_SIDE**2,
+            "size": MAZE_SIDE,
+            "data_dir": str(maze_dir),
+        }
     from halting.data.modules import ToyDataModule
 
     return ToyDataModule(cfg).data_meta
@@ -96,16 +151,28 @@ def save_checkpoint(path: Path, config: dict, data_meta: dict, seed: int = 0) ->
     """A checkpoint in train.py's final.ckpt format, from a freshly initialised system."""
     torch.manual_seed(seed)
     system = HaltingSystem(config, data_meta, "test-version")
-    atomic_save({"state_dict": system.state_dict(), "hyper_parameters": dict(system.hparams),
-                 "global_step": 0, "epoch": 0}, path)
+    atomic_save(
+        {
+            "state_dict": system.state_dict(),
+            "hyper_parameters": dict(system.hparams),
+            "global_step": 0,
+            "epoch": 0,
+        },
+        path,
+    )
     return system
 
 
 # --- eval.json / per_example.parquet / examples.npz over tasks x models ------------------------
 
-CASES = [("parity", "act_rnn", "act"), ("parity", "universal_transformer", "pondernet"),
-         ("addition", "act_rnn", "pondernet"), ("addition", "universal_transformer", "act"),
-         ("maze", "act_rnn", "fixed"), ("maze", "universal_transformer", "act")]
+CASES = [
+    ("parity", "act_rnn", "act"),
+    ("parity", "universal_transformer", "pondernet"),
+    ("addition", "act_rnn", "pondernet"),
+    ("addition", "universal_transformer", "act"),
+    ("maze", "act_rnn", "fixed"),
+    ("maze", "universal_transformer", "act"),
+]
 
 
 def _maze_extra(task: str, maze_dir: Path) -> dict:
@@ -118,22 +185,38 @@ def test_outputs_format_and_ranges(tmp_path, maze_dir, task, model_type, criteri
     meta = data_meta_for(config, maze_dir)
     save_checkpoint(tmp_path / "final.ckpt", config, meta)
     out = tmp_path / "out" / "nested"
-    report = ev.evaluate(tmp_path / "final.ckpt", out_dir=out, device="cpu", batch_size=7,
-                         experiment="exp1", progress=False)
+    report = ev.evaluate(
+        tmp_path / "final.ckpt",
+        out_dir=out,
+        device="cpu",
+        batch_size=7,
+        experiment="exp1",
+        progress=False,
+    )
     cfg = make_config(config)
     M = cfg.max_ponder
     assert json.loads((out / "eval.json").read_text()) == report
     assert TOP_KEYS <= set(report)
     n = 10 if task == "maze" else 24
-    assert (report["task"], report["experiment"], report["model_type"], report["criterion"],
-            report["seed"], report["n_examples"], report["headline"], report["max_ponder"],
-            report["code_version"]) == (task, "exp1", model_type, criterion, 3, n,
-                                        HEADLINE[task], M, "test-version")
+    assert (
+        report["task"],
+        report["experiment"],
+        report["model_type"],
+        report["criterion"],
+        report["seed"],
+        report["n_examples"],
+        report["headline"],
+        report["max_ponder"],
+        report["code_version"],
+    ) == (task, "exp1", model_type, criterion, 3, n, HEADLINE[task], M, "test-version")
     assert report["tau"] == cfg.tau
     for mode in ("learned", "max_steps"):
         m = report[mode]
-        expected = TASK_KEYS[task] | STEP_KEYS | ({"expected_steps_mean"}
-                                                  if criterion == "pondernet" else set())
+        expected = (
+            TASK_KEYS[task]
+            | STEP_KEYS
+            | ({"expected_steps_mean"} if criterion == "pondernet" else set())
+        )
         assert set(m) == expected
         for key in TASK_KEYS[task] | {"forced_halt_rate", "forced_halt_rate_examples"}:
             assert 0.0 <= m[key] <= 1.0, (mode, key, m[key])
@@ -165,8 +248,9 @@ def test_outputs_format_and_ranges(tmp_path, maze_dir, task, model_type, criteri
         assert ex["steps"].dtype == np.float32 and ex["steps"].shape == (k, 6, 6)
         assert ex["example_id"].tolist() == list(range(k))
         learned = df[df["mode"] == "learned"].iloc[:k]
-        np.testing.assert_allclose(ex["steps"].reshape(k, -1).mean(1), learned["steps_mean"],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            ex["steps"].reshape(k, -1).mean(1), learned["steps_mean"], rtol=1e-6
+        )
         assert learned["difficulty"].tolist() == [shortest_path_moves(g) for g in ex["inputs"]]
     else:
         assert not (out / "examples.npz").exists()
@@ -175,8 +259,17 @@ def test_outputs_format_and_ranges(tmp_path, maze_dir, task, model_type, criteri
 def test_toy_data_is_the_training_validation_set():
     """split "test" is exactly the validation set training used (parity extrapolation: k > bits/2);
     split "train" the first training batches (k <= bits/2)."""
-    config = make_config(tiny_config("parity", "act_rnn", "act", bits=8, val_size=30,
-                                     parity_extrapolate=True, parity_layout="prefix"))
+    config = make_config(
+        tiny_config(
+            "parity",
+            "act_rnn",
+            "act",
+            bits=8,
+            val_size=30,
+            parity_extrapolate=True,
+            parity_layout="prefix",
+        )
+    )
     test = ev.load_eval_data(config, {})
     val = toy.parity_val_set(3, 30, 8, layout="prefix", extrapolate=True)
     for key in val:
@@ -194,17 +287,14 @@ def test_toy_data_is_the_training_validation_set():
 
 # --- a hand-made maze case with forced outputs ----------------------------------------------
 
+
 def grid(*rows: str) -> np.ndarray:
     return np.array([[CHARSET.index(c) + 1 for c in row] for row in rows], dtype=np.int64)
 
 
 # S (0,0) -> G (2,4): 6 moves; the canonical path goes down then right along row 2, another
 # shortest path goes right along row 0 and down column 4.
-MAZE = grid("S    ",
-            " # # ",
-            "    G",
-            " ### ",
-            "     ")
+MAZE = grid("S    ", " # # ", "    G", " ### ", "     ")
 ROW0_PATH = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 4)]
 
 
@@ -236,25 +326,49 @@ def test_metrics_on_forced_outputs(tmp_path, monkeypatch, units):
     else:  # per-puzzle halting (ACT-RNN)
         steps = np.array([[1.0], [2.0], [3.0]])
     key = {inputs[i].tobytes(): i for i in range(N)}
-    config = {"task": "maze", "model_type": "universal_transformer", "halting": "act",
-              "ut_act": True, "ut_max_hops": M, "hidden_size": 8, "ut_embedding_size": 8,
-              "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8, "ut_filter_size": 8,
-              "data_dir": "unused", "max_epochs": 1}
+    config = {
+        "task": "maze",
+        "model_type": "universal_transformer",
+        "halting": "act",
+        "ut_act": True,
+        "ut_max_hops": M,
+        "hidden_size": 8,
+        "ut_embedding_size": 8,
+        "ut_heads": 2,
+        "ut_key_depth": 8,
+        "ut_value_depth": 8,
+        "ut_filter_size": 8,
+        "data_dir": "unused",
+        "max_epochs": 1,
+    }
     model = build_model(make_config(config), {"vocab_size": 6, "seq_len": L})
 
     def forward(x, mask=None, mode=None, record_steps=False):
         rows = [key[r.numpy().tobytes()] for r in x]
         pred = torch.from_numpy(labels[rows] if mode == "max" else learned[rows])  # (B, 5, 5)
-        s = torch.full((len(rows), steps.shape[1]), float(M)) if mode == "max" else \
-            torch.from_numpy(steps[rows]).float()
+        s = (
+            torch.full((len(rows), steps.shape[1]), float(M))
+            if mode == "max"
+            else torch.from_numpy(steps[rows]).float()
+        )
         p = F.one_hot(s.long() - 1, M).float()  # (B, U, M)
-        return HaltingOutput(logits=10.0 * F.one_hot(pred.flatten(1), 6).float(), p=p,
-                             halt_prob=torch.zeros_like(p), steps=s, remainder=torch.zeros_like(s),
-                             ponder_cost=s.mean(), unit_mask=torch.ones_like(s, dtype=torch.bool))
+        return HaltingOutput(
+            logits=10.0 * F.one_hot(pred.flatten(1), 6).float(),
+            p=p,
+            halt_prob=torch.zeros_like(p),
+            steps=s,
+            remainder=torch.zeros_like(s),
+            ponder_cost=s.mean(),
+            unit_mask=torch.ones_like(s, dtype=torch.bool),
+        )
 
     monkeypatch.setattr(model, "forward", forward)
-    data = {"inputs": inputs.reshape(N, L), "labels": labels.reshape(N, L),
-            "example_id": np.array([10, 11, 12]), "difficulty": np.array([6, 6, 6])}
+    data = {
+        "inputs": inputs.reshape(N, L),
+        "labels": labels.reshape(N, L),
+        "example_id": np.array([10, 11, 12]),
+        "difficulty": np.array([6, 6, 6]),
+    }
     res = ev.evaluate_model(model, config, data, batch_size=2)  # batches of 2 and 1
 
     got = res.modes["learned"]
@@ -272,8 +386,12 @@ def test_metrics_on_forced_outputs(tmp_path, monkeypatch, units):
     # penalty: batch costs (per_ex[0] + per_ex[1]) / 2 and per_ex[2], weighted by sizes 2 and 1
     assert got["penalty"] == pytest.approx(np.mean(per_ex))
     mx = res.modes["max_steps"]
-    assert (mx["exact_accuracy"], mx["valid_optimal_rate"], mx["accuracy"], mx["path_f1"]) == \
-        (1.0, 1.0, 1.0, 1.0)
+    assert (mx["exact_accuracy"], mx["valid_optimal_rate"], mx["accuracy"], mx["path_f1"]) == (
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    )
     assert (mx["steps_mean"], mx["forced_halt_rate"], mx["penalty"]) == (3.0, 1.0, 3.0)
 
     df = res.per_example
@@ -317,11 +435,13 @@ def test_fixed_depth_runs_one_forward_for_both_modes(monkeypatch, model_type):
     assert calls == ["eval"] * 3
     assert res.modes["learned"] == res.modes["max_steps"]
     df = res.per_example.drop(columns="mode")
-    pd.testing.assert_frame_equal(df.iloc[:24].reset_index(drop=True),
-                                  df.iloc[24:].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        df.iloc[:24].reset_index(drop=True), df.iloc[24:].reset_index(drop=True)
+    )
 
 
 # --- reproducibility, devices ------------------------------------------------------------------
+
 
 def test_pondernet_sampling_is_seeded_and_rng_restored(tmp_path):
     config = tiny_config("parity", "act_rnn", "pondernet", lambda_p=0.5, val_size=64)
@@ -353,6 +473,7 @@ def test_resolve_device():
 
 # --- atomic writes -----------------------------------------------------------------------------
 
+
 def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
     config = tiny_config("parity", "act_rnn", "act")
     save_checkpoint(tmp_path / "c.ckpt", config, data_meta_for(config))
@@ -375,15 +496,23 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
 
 # --- checkpoints from a real training run: EMA weights, the CLI --------------------------------
 
+
 @pytest.fixture(scope="module")
 def trained_ema_run(tmp_path_factory) -> Path:
     from halting.train import train
 
     run_dir = tmp_path_factory.mktemp("ema_run")
-    config = tiny_config("parity", "act_rnn", "act", max_steps=4, use_ema=True, ema_decay=0.5,
-                         learning_rate=0.05)
-    train(config, run_dir=run_dir, accelerator="cpu", log_every_n_steps=1,
-          val_every_n_steps=4, progress_bar=False)
+    config = tiny_config(
+        "parity", "act_rnn", "act", max_steps=4, use_ema=True, ema_decay=0.5, learning_rate=0.05
+    )
+    train(
+        config,
+        run_dir=run_dir,
+        accelerator="cpu",
+        log_every_n_steps=1,
+        val_every_n_steps=4,
+        progress_bar=False,
+    )
     return run_dir
 
 
@@ -400,11 +529,12 @@ def test_evaluates_ema_weights(trained_ema_run, tmp_path, monkeypatch):
         return real(model, *args, **kwargs)
 
     monkeypatch.setattr(ev, "evaluate_model", spy)
-    report = ev.evaluate(trained_ema_run / "checkpoints" / "last.ckpt", out_dir=tmp_path,
-                         device="cpu")
+    report = ev.evaluate(
+        trained_ema_run / "checkpoints" / "last.ckpt", out_dir=tmp_path, device="cpu"
+    )
     assert report["ema"] is True
-    ema = {k[len("model."):]: v for k, v in ckpt["state_dict"].items()}
-    raw = {k[len("model."):]: v for k, v in ckpt["current_model_state"].items()}
+    ema = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items()}
+    raw = {k[len("model.") :]: v for k, v in ckpt["current_model_state"].items()}
     assert set(seen["state"]) == set(ema)
     assert all(torch.equal(seen["state"][k], ema[k]) for k in ema)
     assert any(not torch.equal(seen["state"][k], raw[k]) for k in raw)
@@ -412,9 +542,23 @@ def test_evaluates_ema_weights(trained_ema_run, tmp_path, monkeypatch):
 
 def test_cli_on_a_trained_checkpoint(trained_ema_run, tmp_path, capsys):
     out = tmp_path / "res"
-    rc = cli_main(["evaluate", str(trained_ema_run / "final.ckpt"), "--out", str(out),
-                   "--device", "cpu", "--batch_size", "5", "--n_examples", "11",
-                   "--experiment", "e1", "--no_progress"])
+    rc = cli_main(
+        [
+            "evaluate",
+            str(trained_ema_run / "final.ckpt"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--batch_size",
+            "5",
+            "--n_examples",
+            "11",
+            "--experiment",
+            "e1",
+            "--no_progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "eval.json").read_text())
     assert (report["experiment"], report["n_examples"], report["criterion"]) == ("e1", 11, "act")
@@ -452,8 +596,7 @@ def _not_a_checkpoint(path: Path, kind: str) -> None:
         torch.save({"state_dict": {}, "hyper_parameters": {"lr": 0.1}}, path)
 
 
-@pytest.mark.parametrize("kind", ["text", "empty", "zip", "object", "weights",
-                                  "foreign lightning"])
+@pytest.mark.parametrize("kind", ["text", "empty", "zip", "object", "weights", "foreign lightning"])
 def test_cli_says_a_file_is_not_a_halting_checkpoint(tmp_path, capsys, kind):
     path = tmp_path / "model.ckpt"
     _not_a_checkpoint(path, kind)
@@ -468,10 +611,17 @@ def test_missing_maze_folder_is_a_clear_error(tmp_path, maze_dir):
     config = tiny_config("maze", "act_rnn", "act", **_maze_extra("maze", maze_dir))
     save_checkpoint(tmp_path / "m.ckpt", config, data_meta_for(config, maze_dir))
     with pytest.raises(ev.EvaluationInputError, match="nowhere"):
-        ev.evaluate(tmp_path / "m.ckpt", data_dir=tmp_path / "nowhere", out_dir=tmp_path / "o",
-                    device="cpu")
-    report = ev.evaluate(tmp_path / "m.ckpt", data_dir=maze_dir, out_dir=tmp_path / "o",
-                         device="cpu", split="train", n_examples=4)
+        ev.evaluate(
+            tmp_path / "m.ckpt", data_dir=tmp_path / "nowhere", out_dir=tmp_path / "o", device="cpu"
+        )
+    report = ev.evaluate(
+        tmp_path / "m.ckpt",
+        data_dir=maze_dir,
+        out_dir=tmp_path / "o",
+        device="cpu",
+        split="train",
+        n_examples=4,
+    )
     assert report["n_examples"] == 4 and report["split"] == "train"
 
 
@@ -518,6 +668,7 @@ def test_maze_hard_difficulty_is_the_shortest_path_length():
 
 # --- PonderNet: E[n] and the KL of the full distribution, whatever the batch -------------------
 
+
 @pytest.mark.parametrize("model_type", ["act_rnn", "universal_transformer"])
 def test_pondernet_expected_steps_and_kl_do_not_depend_on_the_batch(tmp_path, model_type):
     """A unit's E[n] and KL are its own: evaluated alone (batch 1) or among 127 others that halt
@@ -525,14 +676,31 @@ def test_pondernet_expected_steps_and_kl_do_not_depend_on_the_batch(tmp_path, mo
     1.03 vs 1.25 and KL 1.09 vs 0.63, averaged over examples.)"""
     from halting.train import train
 
-    config = tiny_config("parity", model_type, "pondernet", val_size=128, max_steps=4,
-                         learning_rate=0.05, lambda_p=0.3)
-    train(config, run_dir=tmp_path / "run", accelerator="cpu", log_every_n_steps=1,
-          val_every_n_steps=4, progress_bar=False)
+    config = tiny_config(
+        "parity",
+        model_type,
+        "pondernet",
+        val_size=128,
+        max_steps=4,
+        learning_rate=0.05,
+        lambda_p=0.3,
+    )
+    train(
+        config,
+        run_dir=tmp_path / "run",
+        accelerator="cpu",
+        log_every_n_steps=1,
+        val_every_n_steps=4,
+        progress_bar=False,
+    )
     reports, tables = {}, {}
     for size in (1, 128):
-        reports[size] = ev.evaluate(tmp_path / "run" / "final.ckpt", out_dir=tmp_path / str(size),
-                                    device="cpu", batch_size=size)
+        reports[size] = ev.evaluate(
+            tmp_path / "run" / "final.ckpt",
+            out_dir=tmp_path / str(size),
+            device="cpu",
+            batch_size=size,
+        )
         tables[size] = pd.read_parquet(tmp_path / str(size) / "per_example.parquet")
     for column in ("expected_steps", "kl"):
         np.testing.assert_allclose(tables[1][column], tables[128][column], rtol=0, atol=1e-6)
@@ -542,7 +710,8 @@ def test_pondernet_expected_steps_and_kl_do_not_depend_on_the_batch(tmp_path, mo
         rows = tables[128][tables[128]["mode"] == mode]
         assert rows["kl"].mean() == pytest.approx(reports[128][mode]["penalty"], rel=1e-5)
         assert rows["expected_steps"].mean() == pytest.approx(
-            reports[128][mode]["expected_steps_mean"], rel=1e-6)
+            reports[128][mode]["expected_steps_mean"], rel=1e-6
+        )
 
 
 def test_graves_addition_trains_and_evaluates_only_the_numbers_present(tmp_path):
@@ -552,9 +721,19 @@ def test_graves_addition_trains_and_evaluates_only_the_numbers_present(tmp_path)
     from halting.system import HaltingSystem
     from halting.train import train
 
-    config = make_config({"task": "addition", "addition_distribution": "graves",
-                          "sequence_length": 4, "max_digits": 2, "hidden_size": 8,
-                          "time_limit": 4, "batch_size": 8, "max_steps": 3, "val_size": 40})
+    config = make_config(
+        {
+            "task": "addition",
+            "addition_distribution": "graves",
+            "sequence_length": 4,
+            "max_digits": 2,
+            "hidden_size": 8,
+            "time_limit": 4,
+            "batch_size": 8,
+            "max_steps": 3,
+            "val_size": 40,
+        }
+    )
     train(config, run_dir=tmp_path, progress_bar=False)
     system = HaltingSystem(config.to_dict(), {"places": 3}, "test")
     drawn = toy.addition_batch(0, 0, 16, 4, 2, "graves")
@@ -570,6 +749,6 @@ def test_graves_addition_trains_and_evaluates_only_the_numbers_present(tmp_path)
     assert set(lengths.tolist()) == {1, 2, 3, 4}
     for i in [int(np.argmax(lengths == k)) for k in (1, 3)]:
         with torch.no_grad():
-            alone = model(torch.from_numpy(data["x"][i:i + 1, :lengths[i]]), mode="eval")
+            alone = model(torch.from_numpy(data["x"][i : i + 1, : lengths[i]]), mode="eval")
         assert learned.loc[i, "steps_mean"] == pytest.approx(float(alone.steps.float().mean()))
-        assert learned.loc[i, "difficulty"] == data["digits"][i, :lengths[i]].mean()
+        assert learned.loc[i, "difficulty"] == data["digits"][i, : lengths[i]].mean()

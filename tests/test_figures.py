@@ -15,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import (  # noqa: E402
+    EXPERIMENTS,
     NO_PDFTOPPM,
     PDFTOPPM,
     assert_pdf_basics,
@@ -23,7 +24,6 @@ from fixtures_runs import (  # noqa: E402
     render_pdf_pages,
     write_results,
     write_run,
-    EXPERIMENTS,
 )
 
 from halting import figures, plots_common, style  # noqa: E402
@@ -150,14 +150,14 @@ def test_seed_band_aligns_seeds_and_covers_tails():
     grid, mean, lo, hi = plots_common.seed_band([a, b, b2])
     assert grid.tolist() == [0, 10, 20, 30]
     assert mean.tolist() == pytest.approx([2.0, 3.0, 4.0, 4.5])
-    m, l, h = mean_ci([1.0, 3.0, 2.0])
-    assert (lo[0], hi[0]) == pytest.approx((l, h))
+    _, low, high = mean_ci([1.0, 3.0, 2.0])
+    assert (lo[0], hi[0]) == pytest.approx((low, high))
     assert math.isnan(lo[3]) and math.isnan(hi[3])  # only seeds a and b2 reached step 30
     _, _, lo2, hi2 = plots_common.seed_band([a, b])  # two seeds: the mean line, no band
     assert np.isnan(lo2).all() and np.isnan(hi2).all()
     _, _, lo3, hi3 = plots_common.seed_band([a, b, b2], limits=(1.0, 5.5))
-    assert (l, h) == pytest.approx((2 - 2.4841377, 2 + 2.4841377))  # t_{0.975,2} * 1 / sqrt(3)
-    assert lo3[0] == 1.0 and hi3[0] == pytest.approx(h) and hi3[2] == 5.5  # clipped to range
+    assert (low, high) == pytest.approx((2 - 2.4841377, 2 + 2.4841377))  # t_{0.975,2} * 1 / sqrt(3)
+    assert lo3[0] == 1.0 and hi3[0] == pytest.approx(high) and hi3[2] == 5.5  # clipped to range
     # a seed logged at other steps is interpolated onto the union of steps
     c = (np.array([5, 15, 25]), np.array([2.0, 2.0, 2.0]))
     grid, mean, _, _ = plots_common.seed_band([a, c])

@@ -32,8 +32,10 @@ from halting.train import TrainingPaused, train  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _fullsize  # noqa: E402
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
 
 MAZES = ("maze_act_rnn", "maze_ut")
 STEPS = 3  # optimiser steps of every run here
@@ -48,8 +50,9 @@ def config_yaml() -> dict:
 @pytest.fixture(scope="module")
 def maze_dir(config_yaml, tmp_path_factory) -> Path:
     spec = _fullsize.dataset_spec(config_yaml, "maze_act_rnn")
-    return _fullsize.maze_data_dir(spec, 128, log=lambda *_: None,
-                                   generated=tmp_path_factory.mktemp("maze30"))
+    return _fullsize.maze_data_dir(
+        spec, 128, log=lambda *_: None, generated=tmp_path_factory.mktemp("maze30")
+    )
 
 
 def _config(config_yaml, maze_dir, name):
@@ -63,8 +66,10 @@ def _deterministic():
     whose backward has no atomics); the previous settings come back afterwards."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    before = (torch.are_deterministic_algorithms_enabled(),
-              torch.is_deterministic_algorithms_warn_only_enabled())
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     torch.use_deterministic_algorithms(True)
     try:
         with sdpa_kernel([SDPBackend.MATH]):
@@ -110,8 +115,9 @@ def test_resume_on_cuda_equals_uninterrupted(name, config_yaml, maze_dir, tmp_pa
     la, lb = (load_checkpoint(tmp_path / run / "checkpoints" / "last.ckpt") for run in "ab")
     for key, value in la["current_model_state"].items():  # the raw (non-EMA) weights
         assert torch.equal(value, lb["current_model_state"][key]), key
-    for sa, sb in zip(la["optimizer_states"][0]["state"].values(),
-                      lb["optimizer_states"][0]["state"].values()):
+    for sa, sb in zip(
+        la["optimizer_states"][0]["state"].values(), lb["optimizer_states"][0]["state"].values()
+    ):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     metrics_a, metrics_b = ((tmp_path / run / "metrics.csv").read_text() for run in "ab")
     assert metrics_a == metrics_b

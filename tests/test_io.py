@@ -32,7 +32,7 @@ def test_atomic_write_binary_and_text(tmp_path):
     io.atomic_write(tmp_path / "b.txt", lambda h: h.write("päth\n"), mode="w")
     io.atomic_write_text(tmp_path / "c.txt", "one\ntwo\n")
     assert (tmp_path / "a.bin").read_bytes() == b"\x00\x01"
-    assert (tmp_path / "b.txt").read_bytes() == "päth\n".encode("utf-8")
+    assert (tmp_path / "b.txt").read_bytes() == "päth\n".encode()
     assert (tmp_path / "c.txt").read_text() == "one\ntwo\n"
     assert _names(tmp_path) == ["a.bin", "b.txt", "c.txt"]
 
@@ -106,7 +106,8 @@ def test_atomic_copy_falls_back_to_a_copy_where_links_are_refused(tmp_path, monk
     (tmp_path / "src").write_bytes(b"data")
     io.atomic_copy(tmp_path / "src", tmp_path / "dst", link=True)
     assert (tmp_path / "dst").read_bytes() == b"data" and not os.path.samefile(
-        tmp_path / "src", tmp_path / "dst")
+        tmp_path / "src", tmp_path / "dst"
+    )
     assert _names(tmp_path) == ["dst", "src"]
 
 
@@ -120,8 +121,9 @@ def test_a_missing_source_leaves_the_old_copy(tmp_path):
 def test_atomic_dir_creates_then_replaces_a_folder_synced(tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-                        or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+    )
     target = tmp_path / "data"
     with io.atomic_dir(target) as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".data.") and _names(tmp) == []
@@ -130,7 +132,13 @@ def test_atomic_dir_creates_then_replaces_a_folder_synced(tmp_path, monkeypatch)
         (tmp / "b.json").write_text("b")
     assert _names(tmp_path) == ["data"] and _names(target) == ["b.json", "sub"]
     assert (target / "sub" / "a.npy").read_bytes() == b"a"
-    assert {os.path.basename(p) for p in synced} >= {"a.npy", "b.json", "sub", tmp.name, tmp_path.name}
+    assert {os.path.basename(p) for p in synced} >= {
+        "a.npy",
+        "b.json",
+        "sub",
+        tmp.name,
+        tmp_path.name,
+    }
     with io.atomic_dir(target) as tmp:
         (tmp / "c.txt").write_text("new")
     assert _names(tmp_path) == ["data"] and _names(target) == ["c.txt"]  # the old folder is gone

@@ -12,12 +12,21 @@ from halting.data import grid, maze
 from halting.data.maze_gen import layout_key
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
-needs_real = pytest.mark.skipif(not (REAL / "train").is_dir(), reason="reference data folder absent")
+needs_real = pytest.mark.skipif(
+    not (REAL / "train").is_dir(), reason="reference data folder absent"
+)
 
 
 def small_build(root: Path, **kw) -> Path:
-    kw = {"size": 10, "min_path_moves": 20, "n_train": 16, "n_test": 8, "workers": 1, "progress": False,
-          "log": lambda *a: None} | kw
+    kw = {
+        "size": 10,
+        "min_path_moves": 20,
+        "n_train": 16,
+        "n_test": 8,
+        "workers": 1,
+        "progress": False,
+        "log": lambda *a: None,
+    } | kw
     maze.build_dataset(root, **kw)
     return root
 
@@ -49,7 +58,9 @@ def test_writer_reproduces_hrm_files_byte_for_byte(tmp_path):
     data = maze.load_maze_split(REAL, "train")
     maze.write_split(tmp_path / "train", data.inputs, data.labels)
     for name in (f"all__{field}.npy" for field in maze.FIELDS):
-        assert (tmp_path / "train" / name).read_bytes() == (REAL / "train" / name).read_bytes(), name
+        assert (tmp_path / "train" / name).read_bytes() == (REAL / "train" / name).read_bytes(), (
+            name
+        )
     ours = json.loads((tmp_path / "train" / "dataset.json").read_text())
     assert ours.pop("total_puzzles") == 1000
     real = json.loads((REAL / "train" / "dataset.json").read_text())
@@ -75,14 +86,20 @@ def test_rotating_a_label_is_wrong_and_aug8_recomputes_it():
     inputs, labels = maze.augment_dihedral(data.inputs[:40], 30)
     assert inputs.shape == labels.shape == (320, 900)
     copies = inputs.reshape(40, 8, 30, 30)
-    rotated_labels = np.stack([maze.dihedral(data.labels[:40].reshape(40, 30, 30), k) for k in range(8)], 1)
+    rotated_labels = np.stack(
+        [maze.dihedral(data.labels[:40].reshape(40, 30, 30), k) for k in range(8)], 1
+    )
     for k in range(8):
-        np.testing.assert_array_equal(copies[:, k], maze.dihedral(data.inputs[:40].reshape(40, 30, 30), k))
+        np.testing.assert_array_equal(
+            copies[:, k], maze.dihedral(data.inputs[:40].reshape(40, 30, 30), k)
+        )
     for x, y in zip(inputs[::3], labels[::3]):  # the batched rule agrees with the per-grid one
         np.testing.assert_array_equal(grid.canonical_label(x.reshape(30, 30)).ravel(), y)
     stale = (rotated_labels.reshape(320, 900) != labels).any(axis=1)
     assert 0 < stale.sum() < 320  # transformed stored labels are often not canonical
-    assert all(grid.is_valid_optimal(x.reshape(30, 30), y.reshape(30, 30)) for x, y in zip(inputs, labels))
+    assert all(
+        grid.is_valid_optimal(x.reshape(30, 30), y.reshape(30, 30)) for x, y in zip(inputs, labels)
+    )
 
 
 # ---------------------------------------------------------------- generating
@@ -90,8 +107,9 @@ def test_rotating_a_label_is_wrong_and_aug8_recomputes_it():
 
 def test_generated_statistics_match_the_real_targets(generated_30):
     train, test = (maze.load_maze_split(generated_30, split) for split in maze.SPLITS)
-    stats = maze.maze_stats(np.concatenate([train.inputs, test.inputs]),
-                            np.concatenate([train.labels, test.labels]), 30)
+    stats = maze.maze_stats(
+        np.concatenate([train.inputs, test.inputs]), np.concatenate([train.labels, test.labels]), 30
+    )
     assert abs(stats["wall_fraction_mean"] - 0.37) <= 0.02
     assert abs(stats["path_moves_median"] - 112) <= 3 and stats["path_moves_min"] >= 109
     assert 110 <= stats["path_moves_p90"] <= 130 and abs(stats["manhattan_mean"] - 20) <= 3
@@ -110,9 +128,16 @@ def test_same_seed_gives_identical_bytes(tmp_path):
 
 def test_dihedral_ops_are_the_named_symmetries():
     x = np.arange(12).reshape(1, 3, 4)
-    want = {"identity": x, "rot90": np.rot90(x, 1, (1, 2)), "rot180": x[:, ::-1, ::-1],
-            "rot270": np.rot90(x, -1, (1, 2)), "flip_lr": x[:, :, ::-1], "flip_ud": x[:, ::-1],
-            "transpose": x.transpose(0, 2, 1), "anti_transpose": x[:, ::-1, ::-1].transpose(0, 2, 1)}
+    want = {
+        "identity": x,
+        "rot90": np.rot90(x, 1, (1, 2)),
+        "rot180": x[:, ::-1, ::-1],
+        "rot270": np.rot90(x, -1, (1, 2)),
+        "flip_lr": x[:, :, ::-1],
+        "flip_ud": x[:, ::-1],
+        "transpose": x.transpose(0, 2, 1),
+        "anti_transpose": x[:, ::-1, ::-1].transpose(0, 2, 1),
+    }
     assert list(want) == list(maze.DIHEDRAL)
     for k, name in enumerate(maze.DIHEDRAL):
         np.testing.assert_array_equal(maze.dihedral(x, k), want[name], err_msg=name)
@@ -150,8 +175,14 @@ def test_subsample_is_seeded_and_train_only(tmp_path):
     assert len(maze.load_maze_split(sub1, "test").inputs) == 8
 
 
-@pytest.mark.parametrize("flag, kw", [("--subsample-size 0", {"subsample_size": 0}),
-                                      ("--workers 0", {"workers": 0}), ("--workers -2", {"workers": -2})])
+@pytest.mark.parametrize(
+    "flag, kw",
+    [
+        ("--subsample-size 0", {"subsample_size": 0}),
+        ("--workers 0", {"workers": 0}),
+        ("--workers -2", {"workers": -2}),
+    ],
+)
 def test_bad_counts_are_refused_before_anything_is_written(tmp_path, flag, kw):
     with pytest.raises(ValueError, match=f"{flag}: expected a positive integer"):
         small_build(tmp_path / "new", **kw)
@@ -159,12 +190,15 @@ def test_bad_counts_are_refused_before_anything_is_written(tmp_path, flag, kw):
     before = maze.content_hash(old)
     with pytest.raises(ValueError, match=f"{flag}: expected a positive integer"):
         small_build(old, force=True, seed=4, **kw)  # --force: the old folder is kept
-    assert maze.content_hash(old) == before and sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+    assert maze.content_hash(old) == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "old"
+    ]
 
 
 @pytest.mark.parametrize("source", ["generate", "csv"])
-def test_a_subsample_larger_than_the_train_set_is_refused_before_writing(tmp_path, source,
-                                                                        monkeypatch):
+def test_a_subsample_larger_than_the_train_set_is_refused_before_writing(
+    tmp_path, source, monkeypatch
+):
     kw = {}
     if source == "csv":
         kw = {"source": "csv", "csv_dir": _csv(tmp_path), "size": None}  # 3 train mazes
@@ -173,8 +207,9 @@ def test_a_subsample_larger_than_the_train_set_is_refused_before_writing(tmp_pat
     pool, where = (3, f"{tmp_path / 'csv' / 'train.csv'}") if kw else (16, "--n-train 16")
     with pytest.raises(ValueError) as err:
         small_build(tmp_path / "out", subsample_size=pool + 1, **kw)
-    assert str(err.value) == (f"--subsample-size {pool + 1}: more than the {pool} train mazes "
-                              f"to draw from ({where})")
+    assert str(err.value) == (
+        f"--subsample-size {pool + 1}: more than the {pool} train mazes to draw from ({where})"
+    )
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
     if source == "csv":  # the whole pool is allowed: nothing to leave out
         small_build(tmp_path / "out", subsample_size=pool, **kw)
@@ -188,11 +223,17 @@ def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     for split in maze.SPLITS:
         data = maze.load_maze_split(built, split)
         labels = data.labels
-        if split == "train":  # other shortest paths: the rotated maze's canonical path, rotated back
+        if (
+            split == "train"
+        ):  # other shortest paths: the rotated maze's canonical path, rotated back
             turned = maze.dihedral(data.inputs.reshape(-1, 10, 10), 2).reshape(-1, 100)
-            other = maze.dihedral(grid.canonical_labels(turned, 10).reshape(-1, 10, 10), 2).reshape(-1, 100)
-            assert all(grid.is_valid_optimal(x.reshape(10, 10), y.reshape(10, 10))
-                       for x, y in zip(data.inputs, other))
+            other = maze.dihedral(grid.canonical_labels(turned, 10).reshape(-1, 10, 10), 2).reshape(
+                -1, 100
+            )
+            assert all(
+                grid.is_valid_optimal(x.reshape(10, 10), y.reshape(10, 10))
+                for x, y in zip(data.inputs, other)
+            )
             labels = other
         maze.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, labels)
     differ = int((other != maze.load_maze_split(built, "train").labels).any(axis=1).sum())
@@ -204,12 +245,16 @@ def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     fixed = small_build(tmp_path / "fixed", source="csv", csv_dir=csv_dir, size=None, relabel=True)
     assert maze.content_hash(fixed) == maze.content_hash(built)
     # aug8 recomputes every label, so it cannot keep these answers: refused before writing
-    with pytest.raises(maze.MazeDataError, match=rf"train.csv: {differ} answers differ from the "
-                                                 r"canonical path and --aug .* add --relabel"):
+    with pytest.raises(
+        maze.MazeDataError,
+        match=rf"train.csv: {differ} answers differ from the "
+        r"canonical path and --aug .* add --relabel",
+    ):
         small_build(tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True)
     assert not (tmp_path / "aug").exists()
-    augmented = small_build(tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True,
-                            relabel=True)
+    augmented = small_build(
+        tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True, relabel=True
+    )
     assert len(maze.load_maze_split(augmented, "train").inputs) == 8 * 10
 
 
@@ -239,14 +284,33 @@ def _wall_in_goal(text, size=10):
     return "".join(cells)
 
 
-@pytest.mark.parametrize("q_edit, a_edit, message", [
-    (lambda q: q.replace("#", "x", 1), lambda a: a.replace("#", "x", 1), r"line 3: characters \['x'\]"),
-    (lambda q: q[:-1], lambda a: a[:-1], "line 3: question/answer of 99/99 characters, expected 100"),
-    (lambda q: q.replace(" ", "o", 1), None, r"line 3: characters \['o'\] not allowed \(question over"),
-    (lambda q: q.replace(" ", "S", 1), lambda a: a.replace(" ", "S", 1), "line 3: 2 'S' cells"),
-    (None, lambda a: a.replace("#", " ", 1), "line 3: the label is not the input"),
-    (_wall_in_goal, _wall_in_goal, r"csv/train\.csv: line 3: G is not reachable from S, expected a path"),
-])
+@pytest.mark.parametrize(
+    "q_edit, a_edit, message",
+    [
+        (
+            lambda q: q.replace("#", "x", 1),
+            lambda a: a.replace("#", "x", 1),
+            r"line 3: characters \['x'\]",
+        ),
+        (
+            lambda q: q[:-1],
+            lambda a: a[:-1],
+            "line 3: question/answer of 99/99 characters, expected 100",
+        ),
+        (
+            lambda q: q.replace(" ", "o", 1),
+            None,
+            r"line 3: characters \['o'\] not allowed \(question over",
+        ),
+        (lambda q: q.replace(" ", "S", 1), lambda a: a.replace(" ", "S", 1), "line 3: 2 'S' cells"),
+        (None, lambda a: a.replace("#", " ", 1), "line 3: the label is not the input"),
+        (
+            _wall_in_goal,
+            _wall_in_goal,
+            r"csv/train\.csv: line 3: G is not reachable from S, expected a path",
+        ),
+    ],
+)
 def test_bad_csv_gives_a_clear_error_and_no_folder(tmp_path, q_edit, a_edit, message):
     csv_dir = _csv(tmp_path, q_edit, a_edit)
     with pytest.raises(maze.MazeDataError, match=message) as err:
@@ -258,16 +322,37 @@ def test_bad_csv_gives_a_clear_error_and_no_folder(tmp_path, q_edit, a_edit, mes
 HEADER = "source,question,answer,rating\n"
 
 
-@pytest.mark.parametrize("damage, size, message", [
-    (lambda d: (d / "test.csv").write_text(HEADER + "x,SG##,SG##,0\n"), None,
-     r"/csv: grids of 100 \(train\.csv\) and 4 \(test\.csv\) cells$"),
-    (None, 9, r"/csv: grids of 100 \(train\.csv\) and 100 \(test\.csv\) cells, expected --size 9"),
-    (lambda d: (d / "train.csv").write_text(HEADER + "x,only\n"), None,
-     r"/train\.csv: line 2: 2 fields, but the header has 4 \(source,question,answer,rating\)"),
-    (lambda d: (d / "test.csv").write_text(HEADER + "x,SG#,SG#,0\n"), None,
-     r"/test\.csv: line 2: 3 characters is not a square grid"),
-    (lambda d: (d / "test.csv").write_text(HEADER), None, r"/test\.csv: no mazes after the header"),
-])
+@pytest.mark.parametrize(
+    "damage, size, message",
+    [
+        (
+            lambda d: (d / "test.csv").write_text(HEADER + "x,SG##,SG##,0\n"),
+            None,
+            r"/csv: grids of 100 \(train\.csv\) and 4 \(test\.csv\) cells$",
+        ),
+        (
+            None,
+            9,
+            r"/csv: grids of 100 \(train\.csv\) and 100 \(test\.csv\) cells, expected --size 9",
+        ),
+        (
+            lambda d: (d / "train.csv").write_text(HEADER + "x,only\n"),
+            None,
+            r"/train\.csv: line 2: 2 fields, but the header has 4 "
+            r"\(source,question,answer,rating\)",
+        ),
+        (
+            lambda d: (d / "test.csv").write_text(HEADER + "x,SG#,SG#,0\n"),
+            None,
+            r"/test\.csv: line 2: 3 characters is not a square grid",
+        ),
+        (
+            lambda d: (d / "test.csv").write_text(HEADER),
+            None,
+            r"/test\.csv: no mazes after the header",
+        ),
+    ],
+)
 def test_malformed_csv_files_are_named(tmp_path, damage, size, message):
     csv_dir = _csv(tmp_path)
     if damage:
@@ -277,9 +362,14 @@ def test_malformed_csv_files_are_named(tmp_path, damage, size, message):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("header, missing", [("source,question,rating", "answer"),
-                                             ("source,rating", "question, answer"),
-                                             ("", "question, answer")])
+@pytest.mark.parametrize(
+    "header, missing",
+    [
+        ("source,question,rating", "answer"),
+        ("source,rating", "question, answer"),
+        ("", "question, answer"),
+    ],
+)
 def test_a_csv_header_without_question_or_answer_is_named(tmp_path, header, missing):
     csv_dir = _csv(tmp_path)
     rows = (csv_dir / "test.csv").read_text().splitlines()[1:]
@@ -288,9 +378,11 @@ def test_a_csv_header_without_question_or_answer_is_named(tmp_path, header, miss
     (csv_dir / "test.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(maze.MazeDataError) as err:
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=None)
-    assert str(err.value) == (f"{csv_dir / 'test.csv'}: line 1: the header {header or '(empty)'} "
-                              f"lacks column(s) {missing}; expected the header "
-                              f"source,question,answer,rating")
+    assert str(err.value) == (
+        f"{csv_dir / 'test.csv'}: line 1: the header {header or '(empty)'} "
+        f"lacks column(s) {missing}; expected the header "
+        f"source,question,answer,rating"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -298,8 +390,13 @@ def test_csv_columns_are_found_by_their_header_names(tmp_path):
     csv_dir = _csv(tmp_path)
     expected = maze.read_maze_csv(csv_dir / "test.csv")
     rows = [row.split(",") for row in (csv_dir / "test.csv").read_text().splitlines()]
-    (csv_dir / "test.csv").write_text("\ufeff" + "".join(  # a spreadsheet's BOM, columns reordered
-        f"{r[3]},{r[2]},{r[0]},{r[1]}\n" for r in rows), encoding="utf-8")
+    (csv_dir / "test.csv").write_text(
+        "\ufeff"
+        + "".join(  # a spreadsheet's BOM, columns reordered
+            f"{r[3]},{r[2]},{r[0]},{r[1]}\n" for r in rows
+        ),
+        encoding="utf-8",
+    )
     for got, want in zip(maze.read_maze_csv(csv_dir / "test.csv"), expected):
         np.testing.assert_array_equal(got, want)
 
@@ -318,19 +415,33 @@ def _truncate(path):
     path.write_bytes(path.read_bytes()[:1000])
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "all__labels.npy").unlink(), r"all__labels\.npy: missing"),
-    (lambda d: np.save(d / "all__inputs.npy", np.zeros((16, 99), np.uint8)),
-     r"all__inputs\.npy: expected uint8 \(16, 100\)"),
-    (lambda d: np.save(d / "all__labels.npy", np.zeros((16, 100), np.int64)),
-     r"all__labels\.npy: expected uint8"),
-    (lambda d: np.save(d / "all__group_indices.npy", np.arange(17, dtype=np.int32)[::-1].copy()),
-     r"all__group_indices\.npy: expected increasing"),
-    (lambda d: _truncate(d / "all__inputs.npy"), r"all__inputs\.npy: not a readable"),
-    (lambda d: (d / "dataset.json").write_text("{"), r"dataset\.json: not valid JSON"),
-    (lambda d: (d / "dataset.json").write_text('{"pad_id": 0}'), r"dataset\.json: missing keys"),
-    (shutil.rmtree, r"/d/train: missing split folder"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "all__labels.npy").unlink(), r"all__labels\.npy: missing"),
+        (
+            lambda d: np.save(d / "all__inputs.npy", np.zeros((16, 99), np.uint8)),
+            r"all__inputs\.npy: expected uint8 \(16, 100\)",
+        ),
+        (
+            lambda d: np.save(d / "all__labels.npy", np.zeros((16, 100), np.int64)),
+            r"all__labels\.npy: expected uint8",
+        ),
+        (
+            lambda d: np.save(
+                d / "all__group_indices.npy", np.arange(17, dtype=np.int32)[::-1].copy()
+            ),
+            r"all__group_indices\.npy: expected increasing",
+        ),
+        (lambda d: _truncate(d / "all__inputs.npy"), r"all__inputs\.npy: not a readable"),
+        (lambda d: (d / "dataset.json").write_text("{"), r"dataset\.json: not valid JSON"),
+        (
+            lambda d: (d / "dataset.json").write_text('{"pad_id": 0}'),
+            r"dataset\.json: missing keys",
+        ),
+        (shutil.rmtree, r"/d/train: missing split folder"),
+    ],
+)
 def test_loader_names_the_broken_file(tmp_path, damage, message):
     root = small_build(tmp_path / "d")
     maze.load_maze_split(root, "train")
@@ -345,8 +456,9 @@ def test_loader_says_inputs_and_labels_disagree_in_rows(tmp_path):
     np.save(root / "train" / "all__labels.npy", np.concatenate([labels, labels]))
     with pytest.raises(maze.MazeDataError) as err:
         maze.load_maze_split(root, "train")
-    assert str(err.value) == (f"{root / 'train'}: all__inputs.npy and all__labels.npy disagree: "
-                              f"16 inputs vs 32 labels")
+    assert str(err.value) == (
+        f"{root / 'train'}: all__inputs.npy and all__labels.npy disagree: 16 inputs vs 32 labels"
+    )
 
 
 def test_loader_rejects_inconsistent_mazes(tmp_path):
@@ -401,12 +513,19 @@ def test_content_hash_and_manifest(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
     assert manifest["sha256"] == maze.content_hash(root) and manifest["dataset"] == "d"
     assert (manifest["size"], manifest["n_train"], manifest["n_test"]) == (10, 16, 8)
-    assert set(manifest["files"]) == {"identifiers.json"} | {f"{s}/{n}" for s in maze.SPLITS for n in
-                                      ["dataset.json"] + [f"all__{f}.npy" for f in maze.FIELDS]}
-    assert all(digest == hashlib.sha256((root / rel).read_bytes()).hexdigest()
-               for rel, digest in manifest["files"].items())
+    assert set(manifest["files"]) == {"identifiers.json"} | {
+        f"{s}/{n}"
+        for s in maze.SPLITS
+        for n in ["dataset.json"] + [f"all__{f}.npy" for f in maze.FIELDS]
+    }
+    assert all(
+        digest == hashlib.sha256((root / rel).read_bytes()).hexdigest()
+        for rel, digest in manifest["files"].items()
+    )
     before = maze.content_hash(root)
-    assert maze.write_manifest(root, root / "manifest.json")["sha256"] == before  # kept inside: ignored
+    assert (
+        maze.write_manifest(root, root / "manifest.json")["sha256"] == before
+    )  # kept inside: ignored
     assert maze.content_hash(root) == before
     (root / "manifest.json").unlink()
     data = bytearray((root / "test" / "all__labels.npy").read_bytes())

@@ -14,24 +14,56 @@ from halting.cli import main
 from halting.data import maze, maze_cli
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
-SMALL = ["--size", "10", "--min-path-moves", "20", "--n-train", "8", "--n-test", "4", "--workers", "1",
-         "--quiet"]
+SMALL = [
+    "--size",
+    "10",
+    "--min-path-moves",
+    "20",
+    "--n-train",
+    "8",
+    "--n-test",
+    "4",
+    "--workers",
+    "1",
+    "--quiet",
+]
 
 
 def test_runbook_command_parses_unchanged():
     parser = argparse.ArgumentParser()
     maze_cli.add_arguments(parser, "build-maze")
-    args = parser.parse_args("preprocess-data --output-dir data/maze-30x30-hard-1k-aug8 "
-                             "--subsample-size 1000 --aug".split())
+    args = parser.parse_args(
+        "preprocess-data --output-dir data/maze-30x30-hard-1k-aug8 "
+        "--subsample-size 1000 --aug".split()
+    )
     assert (args.step, args.output_dir, args.subsample_size, args.aug) == (
-        "preprocess-data", "data/maze-30x30-hard-1k-aug8", 1000, True)
-    assert (args.source, args.size, args.n_train, args.n_test, args.seed) == ("generate", None, 1000, 1000, 0)
+        "preprocess-data",
+        "data/maze-30x30-hard-1k-aug8",
+        1000,
+        True,
+    )
+    assert (args.source, args.size, args.n_train, args.n_test, args.seed) == (
+        "generate",
+        None,
+        1000,
+        1000,
+        0,
+    )
 
 
 def test_runbook_shaped_build_and_stats(tmp_path, capsys):
     out = tmp_path / "maze-aug8"
-    argv = ["build-maze", "preprocess-data", "--output-dir", str(out), "--subsample-size", "5", "--aug",
-            "--manifest", str(tmp_path / "manifest.json")] + SMALL
+    argv = [
+        "build-maze",
+        "preprocess-data",
+        "--output-dir",
+        str(out),
+        "--subsample-size",
+        "5",
+        "--aug",
+        "--manifest",
+        str(tmp_path / "manifest.json"),
+    ] + SMALL
     assert main(argv) == 0
     train = maze.load_maze_split(out, "train")
     assert train.inputs.shape == (40, 100) and train.meta["total_groups"] == 5
@@ -54,7 +86,9 @@ def test_stats_side_by_side_with_the_real_data(tmp_path, capsys):
     assert main(["maze-stats", "--json", str(tmp_path / "d"), str(REAL)]) == 0
     stats = json.loads(capsys.readouterr().out)
     real = stats[f"{REAL}/train"]
-    assert real["mazes"] == 1000 and real["path_moves_min"] == 109 and real["path_moves_median"] == 112
+    assert (
+        real["mazes"] == 1000 and real["path_moves_min"] == 109 and real["path_moves_median"] == 112
+    )
     assert abs(real["wall_fraction_mean"] - 0.37) < 0.005 and len(stats) == 4
 
 
@@ -62,14 +96,29 @@ def test_errors_exit_1_with_the_reason(tmp_path, capsys):
     out = tmp_path / "d"
     assert main(["build-maze", "--output-dir", str(out), "--source", "csv"] + SMALL) == 1
     assert "--csv-dir" in capsys.readouterr().err
-    assert main(["build-maze", "--output-dir", str(out), "--source", "csv", "--csv-dir", str(tmp_path / "no"),
-                 "--quiet"]) == 1
+    assert (
+        main(
+            [
+                "build-maze",
+                "--output-dir",
+                str(out),
+                "--source",
+                "csv",
+                "--csv-dir",
+                str(tmp_path / "no"),
+                "--quiet",
+            ]
+        )
+        == 1
+    )
     assert "train.csv: missing" in capsys.readouterr().err and not out.exists()
     assert main(["build-maze", "--output-dir", str(out)] + SMALL + ["--n-train", "0"]) == 1
     assert "--n-train 0" in capsys.readouterr().err
     for flag in ("--subsample-size", "--workers"):  # checked by build_dataset, reported alike
         assert main(["build-maze", "--output-dir", str(out)] + SMALL + [flag, "0"]) == 1
-        assert f"{flag} 0: expected a positive integer" in capsys.readouterr().err and not out.exists()
+        assert (
+            f"{flag} 0: expected a positive integer" in capsys.readouterr().err and not out.exists()
+        )
     assert main(["build-maze", "--output-dir", str(out), "--csv-dir", str(tmp_path)] + SMALL) == 1
     assert "apply to --source csv only" in capsys.readouterr().err
     assert main(["build-maze", "--output-dir", str(out)] + SMALL) == 0
@@ -96,8 +145,11 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path, monkeypatch, cap
     assert main(["build-maze", "--output-dir", str(tmp_path / "d")] + loud) == 0
     err = sys.stderr.getvalue() if terminal else capsys.readouterr().err
     assert ("maze/s" in err and "\r" in err) == terminal, err  # tqdm redraws its line with \r
-    logged = [line.split()[0] for line in err.replace("\r", "\n").splitlines()
-              if line.strip() and "maze/s" not in line]
+    logged = [
+        line.split()[0]
+        for line in err.replace("\r", "\n").splitlines()
+        if line.strip() and "maze/s" not in line
+    ]
     assert logged == ["generating", "tested", "wrote"], err  # the log lines, bar or not
 
 
@@ -110,9 +162,13 @@ def test_a_subsample_larger_than_the_pool_is_refused(tmp_path, capsys):
 
 
 def test_help_is_fast_and_torch_free():
-    code = ("import sys\nfrom halting.cli import main\n"
-            "try:\n    main(['build-maze', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys\nfrom halting.cli import main\n"
+        "try:\n    main(['build-maze', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert "--subsample-size" in result.stdout and "--min-path-moves" in result.stdout
     assert result.stdout.strip().endswith("NO-TORCH")

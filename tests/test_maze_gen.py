@@ -7,9 +7,10 @@ from halting.data import grid
 from halting.data import maze_gen as mg
 
 
-@pytest.mark.parametrize("size, min_moves, count, seed",
-                         [(12, 20, 800, 1), (12, 30, 1000, 2), (9, 14, 800, 3), (30, 70, 120, 4),
-                          (33, 60, 40, 5)])  # 33: 64-bit row words
+@pytest.mark.parametrize(
+    "size, min_moves, count, seed",
+    [(12, 20, 800, 1), (12, 30, 1000, 2), (9, 14, 800, 3), (30, 70, 120, 4), (33, 60, 40, 5)],
+)  # 33: 64-bit row words
 def test_bit_parallel_search_equals_plain_search(size, min_moves, count, seed):
     """Every layout's first long pair (or none) is exactly the one-BFS-per-pair answer."""
     batch = mg.draw_batch(np.random.default_rng(seed), count, size)
@@ -49,15 +50,18 @@ def test_bit_boards_flood_and_distances_agree_with_grid_bfs():
     seeds = batch.s[:, 0]
     comp, ecc = mg.flood(free, mg._board_of(seeds, 30, free.dtype))
     cells = np.repeat(np.arange(900)[None], 20, axis=0)
-    dist = mg.distances_from(free, mg._board_of(seeds, 30, free.dtype), np.repeat(np.arange(20), 900),
-                             cells.ravel(), 30).reshape(20, 900)
+    dist = mg.distances_from(
+        free, mg._board_of(seeds, 30, free.dtype), np.repeat(np.arange(20), 900), cells.ravel(), 30
+    ).reshape(20, 900)
     for i in range(20):
         maze = np.where(batch.walls[i], grid.WALL, grid.OPEN).reshape(30, 30)
         maze.flat[seeds[i]] = grid.START
         want, _ = grid.bfs_parents(maze)
         np.testing.assert_array_equal(dist[i], want.ravel())
         assert ecc[i] == want.max()
-        reached = np.unpackbits(comp[i, :30].view(np.uint8), bitorder="little").reshape(30, 32)[:, :30]
+        reached = np.unpackbits(comp[i, :30].view(np.uint8), bitorder="little").reshape(30, 32)[
+            :, :30
+        ]
         np.testing.assert_array_equal(reached.astype(bool), want >= 0)
 
 
@@ -79,8 +83,14 @@ def test_same_seed_same_mazes_whatever_the_workers():
 
 def test_excluded_layouts_are_skipped():
     first = mg.generate_mazes(6, size=10, min_path_moves=16, seed=3, workers=1)[0]
-    again = mg.generate_mazes(6, size=10, min_path_moves=16, seed=3, workers=1,
-                              exclude={mg.layout_key(first[0]), mg.layout_key(first[2])})[0]
+    again = mg.generate_mazes(
+        6,
+        size=10,
+        min_path_moves=16,
+        seed=3,
+        workers=1,
+        exclude={mg.layout_key(first[0]), mg.layout_key(first[2])},
+    )[0]
     np.testing.assert_array_equal(again[:4], first[[1, 3, 4, 5]])
     assert mg.layout_key(first[0]) not in {mg.layout_key(x) for x in again}
 

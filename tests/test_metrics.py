@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from halting.data.grid import CHARSET, GOAL, PATH, START, WALL, canonical_label
-from halting.metrics import (addition_correct, f1_from_counts, f1_on_device, maze_metrics,
-                             parity_correct, summarise_steps, valid_optimal)
+from halting.metrics import (
+    addition_correct,
+    f1_from_counts,
+    f1_on_device,
+    maze_metrics,
+    parity_correct,
+    summarise_steps,
+    valid_optimal,
+)
 
 MAZE_HARD = Path("/work/shared/maze-30x30-hard-1k")
 
@@ -24,36 +31,24 @@ def flat(*grids: np.ndarray) -> torch.Tensor:
 
 
 # S at (0, 0), G at (2, 4): three shortest paths of 6 moves, a longer one along row 4.
-MAZE = grid("S    ",
-            " # # ",
-            "    G",
-            " ### ",
-            "     ")
-CANONICAL = grid("S    ",  # BFS expands down first
-                 "o# # ",
-                 "ooooG",
-                 " ### ",
-                 "     ")
-OTHER_SHORTEST = grid("Soooo",
-                      " # #o",
-                      "    G",
-                      " ### ",
-                      "     ")
-THROUGH_WALL = grid("So   ",
-                    " o # ",
-                    " oooG",
-                    " ### ",
-                    "     ")
-BROKEN = grid("Sooo ",  # right number of cells, not connected
-              " # # ",
-              "  ooG",
-              " ### ",
-              "     ")
-LONGER = grid("S    ",
-              "o# # ",
-              "o   G",
-              "o###o",
-              "ooooo")
+MAZE = grid("S    ", " # # ", "    G", " ### ", "     ")
+CANONICAL = grid(
+    "S    ",  # BFS expands down first
+    "o# # ",
+    "ooooG",
+    " ### ",
+    "     ",
+)
+OTHER_SHORTEST = grid("Soooo", " # #o", "    G", " ### ", "     ")
+THROUGH_WALL = grid("So   ", " o # ", " oooG", " ### ", "     ")
+BROKEN = grid(
+    "Sooo ",  # right number of cells, not connected
+    " # # ",
+    "  ooG",
+    " ### ",
+    "     ",
+)
+LONGER = grid("S    ", "o# # ", "o   G", "o###o", "ooooo")
 
 
 def test_hand_drawn_label_is_the_canonical_path():
@@ -121,12 +116,20 @@ def test_batch_metrics_without_host_syncs_log_the_same_values():
     steps = torch.randint(1, 5, (B, L), generator=gen).float()
     mask = torch.rand(B, L, generator=gen) < 0.7
     p = torch.zeros(B, L, 4)
-    out = HaltingOutput(logits=logits, p=p, halt_prob=p, steps=steps, remainder=steps * 0,
-                        ponder_cost=torch.tensor(0.0), unit_mask=mask)
+    out = HaltingOutput(
+        logits=logits,
+        p=p,
+        halt_prob=p,
+        steps=steps,
+        remainder=steps * 0,
+        ponder_cost=torch.tensor(0.0),
+        unit_mask=mask,
+    )
     m = batch_metrics("maze", out, {"labels": labels})
     c = maze_metrics(logits.argmax(-1), labels)
-    assert torch.equal(m["path_f1"], torch.tensor(f1_from_counts(c["path_tp"], c["path_fp"],
-                                                                 c["path_fn"])))
+    assert torch.equal(
+        m["path_f1"], torch.tensor(f1_from_counts(c["path_tp"], c["path_fp"], c["path_fn"]))
+    )
     assert torch.equal(m["steps"], steps[mask].mean())  # the boolean-indexed mean it replaces
 
 
@@ -140,8 +143,7 @@ def _one_hot_logits(pred: torch.Tensor) -> torch.Tensor:
 
 
 def test_addition_correct_counts_every_place_of_scored_steps():
-    y = torch.tensor([[[1, 10], [3, 10], [6, 1]],
-                      [[9, 10], [8, 1], [7, 2]]])  # (B=2, T=3, P=2)
+    y = torch.tensor([[[1, 10], [3, 10], [6, 1]], [[9, 10], [8, 1], [7, 2]]])  # (B=2, T=3, P=2)
     mask = torch.tensor([[False, True, True], [False, True, True]])
     pred = y.clone()
     pred[0, 0] = torch.tensor([5, 5])  # t = 0 is not scored
@@ -174,6 +176,7 @@ def test_summarise_steps():
 
 # --- real Maze-Hard data (skipped when the reference copy is absent) --------------------------
 
+
 def _load(split: str) -> tuple[np.ndarray, np.ndarray]:
     if not (MAZE_HARD / split / "all__inputs.npy").exists():
         pytest.skip(f"{MAZE_HARD} is absent")
@@ -193,8 +196,12 @@ def _bfs_path(maze: np.ndarray, moves) -> np.ndarray:
         r, c = queue.popleft()
         for dr, dc in moves:
             nxt = (r + dr, c + dc)
-            if (0 <= nxt[0] < size and 0 <= nxt[1] < size and maze[nxt] != WALL
-                    and nxt not in parent):
+            if (
+                0 <= nxt[0] < size
+                and 0 <= nxt[1] < size
+                and maze[nxt] != WALL
+                and nxt not in parent
+            ):
                 parent[nxt] = (r, c)
                 queue.append(nxt)
     out, cell = maze.copy(), parent[goal]

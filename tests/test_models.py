@@ -7,8 +7,9 @@ from halting.config import make_config
 from halting.models import build_model
 from halting.system import HaltingSystem, task_loss, unit_task_loss
 
-UT_SMALL = dict(ut_embedding_size=8, ut_key_depth=16, ut_value_depth=16, ut_filter_size=16,
-                ut_heads=2)
+UT_SMALL = dict(
+    ut_embedding_size=8, ut_key_depth=16, ut_value_depth=16, ut_filter_size=16, ut_heads=2
+)
 
 
 def rnn(task="parity", **kw):
@@ -74,8 +75,9 @@ def test_ponder_cost_summed_over_time_and_padding_excluded():
 
 
 def test_ponder_loss_is_differentiable_into_halting_unit():
-    sys_ = HaltingSystem(dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=5),
-                         {}, "test")
+    sys_ = HaltingSystem(
+        dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=5), {}, "test"
+    )
     batch = {"x": torch.randn(6, 4), "y": torch.randint(0, 2, (6,))}
     out = sys_(batch, mode="train")
     assert out.ponder_cost.requires_grad
@@ -84,8 +86,16 @@ def test_ponder_loss_is_differentiable_into_halting_unit():
 
 
 def ut(task="maze", **kw):
-    base = dict(task=task, model_type="universal_transformer", hidden_size=16, max_steps=1,
-                ut_max_hops=4, ut_act=True, data_dir="unused", **UT_SMALL)
+    base = dict(
+        task=task,
+        model_type="universal_transformer",
+        hidden_size=16,
+        max_steps=1,
+        ut_max_hops=4,
+        ut_act=True,
+        data_dir="unused",
+        **UT_SMALL,
+    )
     base.update(kw)
     return build_model(make_config(base), {"seq_len": 9, "vocab_size": 6})
 
@@ -114,8 +124,11 @@ def test_ut_per_position_weights_sum_to_one_and_n_le_m():
 
 def test_pondernet_task_loss_is_expected_step_loss():
     torch.manual_seed(0)
-    sys_ = HaltingSystem(dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=3,
-                              halting="pondernet"), {}, "test")
+    sys_ = HaltingSystem(
+        dict(task="parity", bits=4, hidden_size=8, max_steps=5, time_limit=3, halting="pondernet"),
+        {},
+        "test",
+    )
     batch = {"x": torch.randn(5, 4), "y": torch.randint(0, 2, (5,))}
     out = sys_(batch, mode="train")
     assert out.step_logits.shape == (3, 5, 2)
@@ -161,8 +174,10 @@ def test_forward_without_backward_frees_its_graph(model):
     assert live_tensors() == before
 
 
-@pytest.mark.parametrize("criterion,mode,kept", [
-    ("act", "eval", 4), ("act", "max", 1), ("pondernet", "eval", 4), ("fixed", "eval", 1)])
+@pytest.mark.parametrize(
+    "criterion,mode,kept",
+    [("act", "eval", 4), ("act", "max", 1), ("pondernet", "eval", 4), ("fixed", "eval", 1)],
+)
 def test_ponder_loop_keeps_only_the_states_finish_reads(criterion, mode, kept):
     # fixed depth and max mode read out s^K only: holding every state costs K x the memory
     from halting.criteria import build_criterion
@@ -194,15 +209,25 @@ def test_addition_padding_takes_no_steps_and_no_cost(backbone):
     if backbone == "act_rnn":
         model = rnn("addition", sequence_length=4, max_digits=2, time_limit=5)
     else:
-        cfg = make_config(dict(task="addition", model_type="universal_transformer", ut_act=True,
-                               hidden_size=16, ut_max_hops=4, sequence_length=4, max_digits=2,
-                               max_steps=1, **UT_SMALL))
+        cfg = make_config(
+            dict(
+                task="addition",
+                model_type="universal_transformer",
+                ut_act=True,
+                hidden_size=16,
+                ut_max_hops=4,
+                sequence_length=4,
+                max_digits=2,
+                max_steps=1,
+                **UT_SMALL,
+            )
+        )
         model = build_model(cfg, {"places": 3})
     model.eval()
     batch = addition_batch(0, 0, 64, 4, 2, distribution="graves")
     b = int(np.argmax(batch["present"].sum(1) == 2))  # an example of 2 numbers
-    x = torch.from_numpy(batch["x"][b:b + 1])
-    present = torch.from_numpy(batch["present"][b:b + 1])
+    x = torch.from_numpy(batch["x"][b : b + 1])
+    present = torch.from_numpy(batch["present"][b : b + 1])
     with torch.no_grad():
         padded = model(x, mask=present, mode="eval")
         alone = model(x[:, :2], mode="eval")

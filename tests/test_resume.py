@@ -18,22 +18,61 @@ pytestmark = pytest.mark.slow
 
 # Tiny parity run: dropout and PonderNet's sampled evaluation halting exercise every RNG, EMA
 # the averaging state; the time penalty warms up so tau depends on the restored step.
-FLAGS = ["--task", "parity", "--halting", "pondernet", "--bits", "4", "--hidden_size", "16",
-         "--time_limit", "4", "--dropout", "0.1", "--batch_size", "8", "--max_steps", "60",
-         "--val_size", "32", "--learning_rate", "3e-3", "--time_penalty_warmup_steps", "30",
-         "--use_ema", "--ema_decay", "0.9", "--seed", "3",
-         "--save_every_n_steps", "10", "--val_every_n_steps", "10", "--log_every_n_steps", "5",
-         "--no-progress_bar"]
+FLAGS = [
+    "--task",
+    "parity",
+    "--halting",
+    "pondernet",
+    "--bits",
+    "4",
+    "--hidden_size",
+    "16",
+    "--time_limit",
+    "4",
+    "--dropout",
+    "0.1",
+    "--batch_size",
+    "8",
+    "--max_steps",
+    "60",
+    "--val_size",
+    "32",
+    "--learning_rate",
+    "3e-3",
+    "--time_penalty_warmup_steps",
+    "30",
+    "--use_ema",
+    "--ema_decay",
+    "0.9",
+    "--seed",
+    "3",
+    "--save_every_n_steps",
+    "10",
+    "--val_every_n_steps",
+    "10",
+    "--log_every_n_steps",
+    "5",
+    "--no-progress_bar",
+]
 
 
 def _command(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "halting.cli", "train", *FLAGS,
-            "--default_root_dir", str(run_dir), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "halting.cli",
+        "train",
+        *FLAGS,
+        "--default_root_dir",
+        str(run_dir),
+        *extra,
+    ]
 
 
 def _start(run_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(_command(run_dir, *extra), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        _command(run_dir, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 120.0) -> None:
@@ -64,11 +103,15 @@ def _assert_same_run(a: Path, b: Path) -> None:
     for key, value in fa["state_dict"].items():
         assert torch.equal(value, fb["state_dict"][key]), key
     assert fa["metrics"] == fb["metrics"]
-    la, lb = load_checkpoint(a / "checkpoints/last.ckpt"), load_checkpoint(b / "checkpoints/last.ckpt")
+    la, lb = (
+        load_checkpoint(a / "checkpoints/last.ckpt"),
+        load_checkpoint(b / "checkpoints/last.ckpt"),
+    )
     for key, value in la["current_model_state"].items():  # the raw (non-EMA) weights
         assert torch.equal(value, lb["current_model_state"][key]), key
-    for sa, sb in zip(la["optimizer_states"][0]["state"].values(),
-                      lb["optimizer_states"][0]["state"].values()):
+    for sa, sb in zip(
+        la["optimizer_states"][0]["state"].values(), lb["optimizer_states"][0]["state"].values()
+    ):
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
 
@@ -103,8 +146,12 @@ def test_time_budget_pauses_with_exit_3_then_resumes_exactly(reference, tmp_path
     run_dir = tmp_path / "run"
     # a budget of 6 ms: spent before the first step ends (Trainer set-up alone takes longer),
     # however fast the machine; 0.6 s let a fast run finish all 60 steps first
-    paused = subprocess.run(_command(run_dir, "--time_budget_min", "0.0001"),
-                            capture_output=True, text=True, timeout=300)
+    paused = subprocess.run(
+        _command(run_dir, "--time_budget_min", "0.0001"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert paused.returncode == 3, paused.stderr[-3000:]
     assert "PAUSED" in paused.stdout
     last = load_checkpoint(run_dir / "checkpoints/last.ckpt")
@@ -120,8 +167,12 @@ def test_a_stop_signal_saves_exits_3_and_the_resume_is_exact(reference, tmp_path
     """Slurm's end of a job (SIGTERM at the walltime, scancel, preemption; SIGUSR1 as an early
     warning): the current step finishes, last.ckpt is written, exit 3; the rerun is exact."""
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen(_command(run_dir, "--save_every_n_steps", "1000"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _command(run_dir, "--save_every_n_steps", "1000"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     ready, deadline = _log_has(run_dir, "step 15/60"), time.monotonic() + 120
     while not ready():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
@@ -140,14 +191,24 @@ def test_a_stop_signal_saves_exits_3_and_the_resume_is_exact(reference, tmp_path
 
 
 def test_without_periodic_files_a_killed_toy_run_resumes_from_the_refreshed_last_ckpt(
-        reference, tmp_path):
+    reference, tmp_path
+):
     """No --save_every_n_steps: last.ckpt is still refreshed (here every ~0.1 s)."""
     run_dir = tmp_path / "run"
     flags = [f for f in FLAGS]
     i = flags.index("--save_every_n_steps")
-    del flags[i:i + 2]
-    command = [sys.executable, "-m", "halting.cli", "train", *flags, "--default_root_dir",
-               str(run_dir), "--save_last_every_min", "0.002"]
+    del flags[i : i + 2]
+    command = [
+        sys.executable,
+        "-m",
+        "halting.cli",
+        "train",
+        *flags,
+        "--default_root_dir",
+        str(run_dir),
+        "--save_last_every_min",
+        "0.002",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _kill_when(proc, lambda: (run_dir / "checkpoints/last.ckpt").exists())
     assert find_resumable(run_dir / "checkpoints")[1]["global_step"] < 60

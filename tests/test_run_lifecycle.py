@@ -14,11 +14,27 @@ import torch
 from halting import checkpoint as ckpt_io
 from halting.checkpoint import find_resumable, load_checkpoint
 from halting.runlog import run_status
-from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, checkpoint_bytes,
-                           disk_bound, train)
+from halting.train import (
+    ConfigMismatch,
+    NonFiniteError,
+    TrainingPaused,
+    checkpoint_bytes,
+    disk_bound,
+    train,
+)
 
-TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
-        "max_steps": 6, "val_size": 16, "learning_rate": 3e-3, "seed": 2, "dropout": 0.2}
+TINY = {
+    "task": "parity",
+    "bits": 4,
+    "hidden_size": 8,
+    "time_limit": 3,
+    "batch_size": 8,
+    "max_steps": 6,
+    "val_size": 16,
+    "learning_rate": 3e-3,
+    "seed": 2,
+    "dropout": 0.2,
+}
 QUIET = {"progress_bar": False, "log_every_n_steps": 1, "val_every_n_steps": 2}
 
 
@@ -40,13 +56,25 @@ def ten_steps(tmp_path_factory):
 
 # --- bounded checkpoints ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("keep, files", [(2, ["step=00000009.ckpt", "step=00000010.ckpt"]),
-                                         (0, []),
-                                         (-1, [f"step={k:08d}.ckpt" for k in range(1, 11)])])
+
+@pytest.mark.parametrize(
+    "keep, files",
+    [
+        (2, ["step=00000009.ckpt", "step=00000010.ckpt"]),
+        (0, []),
+        (-1, [f"step={k:08d}.ckpt" for k in range(1, 11)]),
+    ],
+)
 def test_keep_checkpoints_bounds_the_periodic_files_and_changes_nothing_else(
-        ten_steps, tmp_path, keep, files):
-    metrics = train({**TINY, "max_steps": 10}, run_dir=tmp_path, save_every_n_steps=1,
-                    keep_checkpoints=keep, **QUIET)
+    ten_steps, tmp_path, keep, files
+):
+    metrics = train(
+        {**TINY, "max_steps": 10},
+        run_dir=tmp_path,
+        save_every_n_steps=1,
+        keep_checkpoints=keep,
+        **QUIET,
+    )
     assert _periodic(tmp_path) == files
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert metrics == ten_steps[1]
@@ -54,11 +82,17 @@ def test_keep_checkpoints_bounds_the_periodic_files_and_changes_nothing_else(
 
 
 def test_maze_epoch_files_are_bounded_too(tiny_maze_dir, tmp_path):
-    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 2,
-              "batch_size": 4, "max_epochs": 4, "seed": 0}
+    config = {
+        "task": "maze",
+        "data_dir": str(tiny_maze_dir),
+        "hidden_size": 8,
+        "time_limit": 2,
+        "batch_size": 4,
+        "max_epochs": 4,
+        "seed": 0,
+    }
     train(config, run_dir=tmp_path, progress_bar=False, keep_checkpoints=2)  # every epoch
-    assert _periodic(tmp_path) == ["epoch=0002-step=00000009.ckpt",
-                                   "epoch=0003-step=00000012.ckpt"]
+    assert _periodic(tmp_path) == ["epoch=0002-step=00000009.ckpt", "epoch=0003-step=00000012.ckpt"]
 
 
 def test_a_corrupt_last_ckpt_still_falls_back_to_a_kept_older_file(tmp_path):
@@ -85,8 +119,10 @@ def test_the_start_line_states_the_checkpoint_size_and_the_disk_bound(tmp_path):
 
 
 def test_disk_bound_counts_kept_files_or_all_of_them():
-    assert disk_bound(100, 2, 1000) == (500, "2 periodic (--keep_checkpoints 2) + 1 being "
-                                             "written + last.ckpt + final.ckpt")
+    assert disk_bound(100, 2, 1000) == (
+        500,
+        "2 periodic (--keep_checkpoints 2) + 1 being written + last.ckpt + final.ckpt",
+    )
     assert disk_bound(100, -1, 10)[0] == 1300
     assert disk_bound(100, 0, 10) == (200, "last.ckpt + final.ckpt")
     assert disk_bound(100, 5, 2)[0] == 500  # a run with 2 saves never holds 5
@@ -110,8 +146,11 @@ def _saved_steps(monkeypatch) -> list[int]:
     from halting.callbacks import StepCheckpoints
 
     steps, save = [], StepCheckpoints._save_pending
-    monkeypatch.setattr(StepCheckpoints, "_save_pending",
-                        lambda self, trainer: steps.append(self.pending[0]) or save(self, trainer))
+    monkeypatch.setattr(
+        StepCheckpoints,
+        "_save_pending",
+        lambda self, trainer: steps.append(self.pending[0]) or save(self, trainer),
+    )
     return steps
 
 
@@ -128,13 +167,15 @@ def test_by_default_last_ckpt_is_refreshed_every_five_minutes(tmp_path, monkeypa
     from halting.callbacks import StepCheckpoints
 
     seen, init = {}, StepCheckpoints.__init__
-    monkeypatch.setattr(StepCheckpoints, "__init__",
-                        lambda self, *a, **k: seen.update(k) or init(self, *a, **k))
+    monkeypatch.setattr(
+        StepCheckpoints, "__init__", lambda self, *a, **k: seen.update(k) or init(self, *a, **k)
+    )
     train(TINY, run_dir=tmp_path, **QUIET)
     assert seen["last_every_s"] == 300.0 and seen["keep"] == 2
 
 
 # --- runs that extend ---------------------------------------------------------------------------
+
 
 def test_a_finished_run_extends_to_a_larger_max_steps_as_if_trained_in_one_go(ten_steps, tmp_path):
     train(TINY, run_dir=tmp_path, **QUIET)  # 6 steps, complete
@@ -166,18 +207,32 @@ def test_a_run_cannot_be_shortened_below_where_it_is(ten_steps, tmp_path):
 
 
 def test_maze_extends_by_max_epochs_and_paths_compare_normalised(tiny_maze_dir, tmp_path):
-    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 2,
-              "batch_size": 4, "max_epochs": 2, "seed": 0}
+    config = {
+        "task": "maze",
+        "data_dir": str(tiny_maze_dir),
+        "hidden_size": 8,
+        "time_limit": 2,
+        "batch_size": 4,
+        "max_epochs": 2,
+        "seed": 0,
+    }
     whole = train({**config, "max_epochs": 3}, run_dir=tmp_path / "whole", progress_bar=False)
     train(config, run_dir=tmp_path / "ext", progress_bar=False)
     spelt = os.path.join(str(tiny_maze_dir), ".", "")  # <dir>/./ : the same folder
-    assert train({**config, "max_epochs": 3, "data_dir": spelt}, run_dir=tmp_path / "ext",
-                 progress_bar=False) == whole
+    assert (
+        train(
+            {**config, "max_epochs": 3, "data_dir": spelt},
+            run_dir=tmp_path / "ext",
+            progress_bar=False,
+        )
+        == whole
+    )
     assert _same_weights(tmp_path / "ext" / "final.ckpt", tmp_path / "whole" / "final.ckpt")
     assert "max_epochs: 2 -> 3" in (tmp_path / "ext" / "train.log").read_text()
 
 
 # --- failures are logged, and the status is read back -------------------------------------------
+
 
 def _last_line(run_dir) -> str:
     return (run_dir / "train.log").read_text().splitlines()[-1].split(" ", 2)[2]
@@ -198,9 +253,15 @@ def test_bad_data_ends_the_log_with_failed_naming_the_cause(tiny_maze_dir, tmp_p
     data = tmp_path / "data"
     shutil.copytree(tiny_maze_dir, data)
     (data / "train" / "all__labels.npy").write_bytes(b"not numpy")
-    config = {"task": "maze", "data_dir": str(data), "hidden_size": 8, "time_limit": 2,
-              "batch_size": 4, "max_epochs": 1}
-    with pytest.raises(Exception):
+    config = {
+        "task": "maze",
+        "data_dir": str(data),
+        "hidden_size": 8,
+        "time_limit": 2,
+        "batch_size": 4,
+        "max_epochs": 1,
+    }
+    with pytest.raises(Exception):  # noqa: B017  (numpy's error; what matters is the log line)
         train(config, run_dir=tmp_path / "run", progress_bar=False)
     line = _last_line(tmp_path / "run")
     assert line.startswith("failed: ") and "all__labels.npy" in line, line
@@ -225,7 +286,9 @@ def test_run_status_of_complete_paused_killed_running_and_new_runs(tmp_path):
     assert run_status(tmp_path / "none").state == "not started"
     train(TINY, run_dir=tmp_path / "done", **QUIET)
     assert (run_status(tmp_path / "done").state, run_status(tmp_path / "done").step) == (
-        "complete", 6)
+        "complete",
+        6,
+    )
     with pytest.raises(TrainingPaused):
         train(TINY, run_dir=tmp_path / "paused", time_budget_min=0, **QUIET)
     status = run_status(tmp_path / "paused")
@@ -233,11 +296,14 @@ def test_run_status_of_complete_paused_killed_running_and_new_runs(tmp_path):
     # a run killed by SIGKILL: its log ends at progress lines, and no live process holds the lock
     killed = tmp_path / "killed"
     (killed / "checkpoints").mkdir(parents=True)
-    (killed / "train.log").write_text("2026-01-01 00:00:00 start parity/act_rnn/act seed 0\n"
-                                      "2026-01-01 00:00:01 step 50/100 epoch 0 (1 s)\n")
+    (killed / "train.log").write_text(
+        "2026-01-01 00:00:00 start parity/act_rnn/act seed 0\n"
+        "2026-01-01 00:00:01 step 50/100 epoch 0 (1 s)\n"
+    )
     assert (run_status(killed).state, run_status(killed).step) == ("killed", 50)
     (killed / "checkpoints" / "train.lock").write_text(
-        json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()}))
+        json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname()})
+    )
     assert run_status(killed).state == "running"
 
 
@@ -250,6 +316,7 @@ def test_a_gpu_asked_for_without_one_is_one_clear_line(tmp_path):
 
 
 # --- the progress line on a terminal ------------------------------------------------------------
+
 
 def test_on_a_terminal_the_progress_line_shows_step_loss_accuracy_and_speed(tmp_path, capsys):
     train(TINY, run_dir=tmp_path, progress_bar=True, log_every_n_steps=1, val_every_n_steps=2)
@@ -267,6 +334,7 @@ def test_off_a_terminal_plain_lines_only(tmp_path, capsys):
 
 
 # --- the status where users look: the viewer's training page, halting summary ----------------
+
 
 def test_the_viewer_training_page_shows_the_run_status(tmp_path):
     from streamlit.testing.v1 import AppTest
@@ -291,8 +359,10 @@ def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
 
     failed = tmp_path / "checkpoints/parity_act/seed1/abc123"
     (failed / "checkpoints").mkdir(parents=True)
-    (failed / "train.log").write_text("2026-01-01 00:00:00 start parity/act_rnn/act seed 1\n"
-                                      "2026-01-01 00:00:05 failed: RuntimeError: boom\n")
+    (failed / "train.log").write_text(
+        "2026-01-01 00:00:00 start parity/act_rnn/act seed 1\n"
+        "2026-01-01 00:00:05 failed: RuntimeError: boom\n"
+    )
     done = tmp_path / "checkpoints/parity_act/seed0/def456"
     train(TINY, run_dir=done, **QUIET)
     (tmp_path / "results").mkdir()
@@ -300,8 +370,17 @@ def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
     assert lines == [f"unfinished: {failed.resolve()}: failed: RuntimeError: boom"]
     assert lines[0] in capsys.readouterr().err
     # `halting summary` prints them even when nothing is published yet
-    assert report.run(SimpleNamespace(results=str(tmp_path / "results"), runs=None,
-                                      out=str(tmp_path / "results/summary.pdf")), "summary") == 2
+    assert (
+        report.run(
+            SimpleNamespace(
+                results=str(tmp_path / "results"),
+                runs=None,
+                out=str(tmp_path / "results/summary.pdf"),
+            ),
+            "summary",
+        )
+        == 2
+    )
     assert "unfinished: " in capsys.readouterr().err
 
 
@@ -313,26 +392,42 @@ def test_status_of_a_published_run_follows_run_json_to_its_checkpoint_folder(tmp
     published = tmp_path / "results/parity/parity_act/seed0"
     published.mkdir(parents=True)
     assert status_of(published) is None
-    (published / "run.json").write_text(json.dumps(
-        {"checkpoint_dir": "checkpoints/parity_act/seed0/abc"}))
+    (published / "run.json").write_text(
+        json.dumps({"checkpoint_dir": "checkpoints/parity_act/seed0/abc"})
+    )
     status = status_of(published)
     assert (status.state, status.step) == ("complete", 6)
 
 
 # --- mixed precision (the GPU's bf16-mixed, reproduced on the CPU) ------------------------------
 
-@pytest.mark.parametrize("model", [
-    {"task": "parity", "halting": "act"},
-    {"task": "parity", "halting": "pondernet"},
-    {"task": "parity", "model_type": "universal_transformer", "ut_act": True, "hidden_size": 16,
-     "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
-     "ut_filter_size": 16, "ut_max_hops": 3, "time_limit": 16, "bits": 16}])
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"task": "parity", "halting": "act"},
+        {"task": "parity", "halting": "pondernet"},
+        {
+            "task": "parity",
+            "model_type": "universal_transformer",
+            "ut_act": True,
+            "hidden_size": 16,
+            "ut_embedding_size": 8,
+            "ut_heads": 2,
+            "ut_key_depth": 8,
+            "ut_value_depth": 8,
+            "ut_filter_size": 16,
+            "ut_max_hops": 3,
+            "time_limit": 16,
+            "bits": 16,
+        },
+    ],
+)
 def test_bf16_mixed_trains_every_criterion_and_backbone(tmp_path, model):
     config = {**TINY, **model, "dropout": 0.0}
     if config.get("model_type") == "universal_transformer":
         config.pop("time_limit")
-    metrics = train(config, run_dir=tmp_path, precision="bf16-mixed", accelerator="cpu",
-                    **QUIET)
+    metrics = train(config, run_dir=tmp_path, precision="bf16-mixed", accelerator="cpu", **QUIET)
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
 
 

@@ -139,8 +139,18 @@ def test_sbatch_gpu_job_completes(cluster, tmp_path):
     script_out = tmp_path / "job.out"
     job_id = _check(
         [
-            "sbatch", "--parsable", "--wait", "--gres=gpu:a40:1", "-p", "p1", "-t", "2",
-            "-o", str(script_out), "--wrap", "hostname; echo gpus=$CUDA_VISIBLE_DEVICES",
+            "sbatch",
+            "--parsable",
+            "--wait",
+            "--gres=gpu:a40:1",
+            "-p",
+            "p1",
+            "-t",
+            "2",
+            "-o",
+            str(script_out),
+            "--wrap",
+            "hostname; echo gpus=$CUDA_VISIBLE_DEVICES",
         ],
         timeout=120,
     ).strip()
@@ -164,14 +174,26 @@ def test_sbatch_gpu_job_completes(cluster, tmp_path):
 def _run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     """Snakemake under `timeout -s INT`: a hang fails this test instead of stalling CI."""
     cmd = [
-        "timeout", "-s", "INT", "-k", "30", str(SNAKEMAKE_LIMIT_S),
-        sys.executable, "-m", "snakemake", "--directory", str(workdir), *args,
+        "timeout",
+        "-s",
+        "INT",
+        "-k",
+        "30",
+        str(SNAKEMAKE_LIMIT_S),
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        str(workdir),
+        *args,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=SNAKEMAKE_LIMIT_S + 60)
 
 
 def _failure_report(run: subprocess.CompletedProcess, workdir: Path) -> str:
-    logs = [p for d in (".snakemake/slurm_logs", "logs") for p in sorted((workdir / d).rglob("*.log"))]
+    logs = [
+        p for d in (".snakemake/slurm_logs", "logs") for p in sorted((workdir / d).rglob("*.log"))
+    ]
     parts = [f"snakemake exited {run.returncode}", run.stdout[-4000:], run.stderr[-6000:]]
     parts += [f"--- {p}\n{p.read_text()[-2000:]}" for p in logs]
     return "\n".join(parts)
@@ -215,16 +237,41 @@ MAIL_USER = "ci@example.org"
 # Two training jobs (one per task) and their evaluations; parity runs long enough to be paused.
 WORKFLOW_CONFIG = {
     "datasets": {},
-    "execution": {"accelerator": "cpu", "log_every_n_steps": 1, "save_every_n_steps": 4,
-                  "save_every_n_epochs": 1, "eval_batch_size": 64},
+    "execution": {
+        "accelerator": "cpu",
+        "log_every_n_steps": 1,
+        "save_every_n_steps": 4,
+        "save_every_n_epochs": 1,
+        "eval_batch_size": 64,
+    },
     "experiments": {
-        "slurm_parity": {"task": "parity", "model_type": "act_rnn", "halting": "act", "bits": 4,
-                         "hidden_size": 8, "time_limit": 4, "max_steps": 30, "batch_size": 8,
-                         "val_size": 32, "learning_rate": 1.0e-3, "seeds": [0]},
-        "slurm_addition": {"task": "addition", "model_type": "act_rnn", "halting": "act",
-                           "sequence_length": 2, "max_digits": 2, "hidden_size": 8,
-                           "time_limit": 4, "max_steps": 12, "batch_size": 8, "val_size": 32,
-                           "learning_rate": 1.0e-3, "seeds": [0]},
+        "slurm_parity": {
+            "task": "parity",
+            "model_type": "act_rnn",
+            "halting": "act",
+            "bits": 4,
+            "hidden_size": 8,
+            "time_limit": 4,
+            "max_steps": 30,
+            "batch_size": 8,
+            "val_size": 32,
+            "learning_rate": 1.0e-3,
+            "seeds": [0],
+        },
+        "slurm_addition": {
+            "task": "addition",
+            "model_type": "act_rnn",
+            "halting": "act",
+            "sequence_length": 2,
+            "max_digits": 2,
+            "hidden_size": 8,
+            "time_limit": 4,
+            "max_steps": 12,
+            "batch_size": 8,
+            "val_size": 32,
+            "learning_rate": 1.0e-3,
+            "seeds": [0],
+        },
     },
 }
 PAUSED = ("parity", "slurm_parity", 0)  # (task, experiment, seed) of the job that pauses
@@ -250,17 +297,40 @@ def _profile_set_resources(wf: Path) -> list[str]:
 
 def _run_workflow(wf: Path, *args: str, limit_s: int = 480) -> subprocess.CompletedProcess:
     env = {**os.environ, "HALTING_SLURM_ACCOUNT": ACCOUNT, "HALTING_MAIL_USER": MAIL_USER}
-    cmd = ["timeout", "-s", "INT", "-k", "30", str(limit_s), sys.executable, "-m", "snakemake",
-           *args]
-    return subprocess.run(cmd, cwd=wf, env=env, capture_output=True, text=True,
-                          timeout=limit_s + 60)
+    cmd = [
+        "timeout",
+        "-s",
+        "INT",
+        "-k",
+        "30",
+        str(limit_s),
+        sys.executable,
+        "-m",
+        "snakemake",
+        *args,
+    ]
+    return subprocess.run(
+        cmd, cwd=wf, env=env, capture_output=True, text=True, timeout=limit_s + 60
+    )
 
 
 def _sacct_run(run_id: str) -> list[dict[str, str]]:
     """Every job of one Snakemake run (the plugin names them by its run ID), oldest first."""
     cols = ["JobID", "State", "Comment", "Partition", "Account", "ReqTRES", "SubmitLine"]
-    out = _check(["sacct", "-X", "-n", "-P", "--name", run_id, "-S", "now-1days",
-                  "-o", ",".join(c + ("%2000" if c == "SubmitLine" else "") for c in cols)])
+    out = _check(
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "-P",
+            "--name",
+            run_id,
+            "-S",
+            "now-1days",
+            "-o",
+            ",".join(c + ("%2000" if c == "SubmitLine" else "") for c in cols),
+        ]
+    )
     jobs = [dict(zip(cols, line.split("|", len(cols) - 1))) for line in out.splitlines() if line]
     return sorted(jobs, key=lambda j: int(j["JobID"]))
 
@@ -284,8 +354,15 @@ def test_workflow_through_slurm_profile(cluster, tmp_path):
     # --replace-workflow-config on to the jobs it submits, so with --configfile the jobs would
     # see config.yaml's experiments merged in (figures and summary would wait for them).
     write_yaml(wf / "config.yaml", WORKFLOW_CONFIG)
-    args = ["--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
-            "--set-resources", *_profile_set_resources(wf), PAUSE_RESOURCE]
+    args = [
+        "--profile",
+        "profiles/slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--set-resources",
+        *_profile_set_resources(wf),
+        PAUSE_RESOURCE,
+    ]
     run = _run_workflow(wf, *args)
     assert run.returncode == 0, _failure_report(run, wf)
     run_id = re.search(r"SLURM run ID: (\S+)", run.stdout + run.stderr).group(1)
@@ -311,7 +388,8 @@ def test_workflow_through_slurm_profile(cluster, tmp_path):
                 assert line.count("--gres") == 1 and "--gres=gpu:a40:1" in line, line
                 assert f"--mail-user={MAIL_USER}" in line and "--mail-type=END,FAIL" in line
     other = {j["Comment"] for j in jobs} - {
-        f"rule_{r}_wildcards_{t}_{n}_{s}" for r in ("train", "evaluate") for t, n, s in runs}
+        f"rule_{r}_wildcards_{t}_{n}_{s}" for r in ("train", "evaluate") for t, n, s in runs
+    }
     assert other == {"rule_figures", "rule_summary"}, other
 
     # The paused job resumed from its checkpoint, and its log says from which step.
@@ -327,12 +405,25 @@ def test_workflow_through_slurm_profile(cluster, tmp_path):
     # Its weights equal those of the same run trained in one go (local profile, same threads).
     ref = copy_workflow(tmp_path / "ref", tiny=WORKFLOW_CONFIG)
     target = f"results/{task}/{name}/seed{seed}/final.ckpt"
-    local = _run_workflow(ref, target, "--profile", "profiles/local", "--configfile",
-                          "tiny.yaml", "--replace-workflow-config", "--set-threads", "train=4",
-                          limit_s=300)
+    local = _run_workflow(
+        ref,
+        target,
+        "--profile",
+        "profiles/local",
+        "--configfile",
+        "tiny.yaml",
+        "--replace-workflow-config",
+        "--set-threads",
+        "train=4",
+        limit_s=300,
+    )
     assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-5000:]
-    assert "paused" not in next((ref / "checkpoints" / name / f"seed{seed}").iterdir()).joinpath(
-        "train.log").read_text()
+    assert (
+        "paused"
+        not in next((ref / "checkpoints" / name / f"seed{seed}").iterdir())
+        .joinpath("train.log")
+        .read_text()
+    )
     got, want = _weights(wf / target), _weights(ref / target)
     assert got["global_step"] == want["global_step"]
     assert got["state_dict"].keys() == want["state_dict"].keys()
@@ -351,12 +442,26 @@ def test_workflow_through_slurm_profile(cluster, tmp_path):
 # A parity run far longer than the 1-minute Slurm limit of its first attempt.
 WALLTIME_CONFIG = {
     "datasets": {},
-    "execution": {"accelerator": "cpu", "log_every_n_steps": 500, "save_every_n_steps": None,
-                  "eval_batch_size": 64},
+    "execution": {
+        "accelerator": "cpu",
+        "log_every_n_steps": 500,
+        "save_every_n_steps": None,
+        "eval_batch_size": 64,
+    },
     "experiments": {
-        "slurm_long": {"task": "parity", "model_type": "act_rnn", "halting": "act", "bits": 4,
-                       "hidden_size": 8, "time_limit": 4, "max_steps": 10_000_000,
-                       "batch_size": 8, "val_size": 32, "learning_rate": 1.0e-3, "seeds": [0]},
+        "slurm_long": {
+            "task": "parity",
+            "model_type": "act_rnn",
+            "halting": "act",
+            "bits": 4,
+            "hidden_size": 8,
+            "time_limit": 4,
+            "max_steps": 10_000_000,
+            "batch_size": 8,
+            "val_size": 32,
+            "learning_rate": 1.0e-3,
+            "seeds": [0],
+        },
     },
 }
 
@@ -371,12 +476,22 @@ def test_a_job_ended_by_the_slurm_time_limit_saves_on_sigterm_and_resumes(cluste
     wf = copy_workflow(tmp_path / "wf", tiny=WALLTIME_CONFIG)
     write_yaml(wf / "config.yaml", WALLTIME_CONFIG)
     profile = [e for e in _profile_set_resources(wf) if not e.startswith("train:runtime=")]
-    run = _run_workflow(wf, "results/parity/slurm_long/seed0/final.ckpt", "--profile",
-                        "profiles/slurm", "--slurm-init-seconds-before-status-checks", "2",
-                        "--seconds-between-status-checks", "2",
-                        "--retries", "1", "--set-resources", *profile,
-                        "train:runtime=1 if attempt == 1 else 10",
-                        "train:time_budget_s=-1 if attempt == 1 else 5")
+    run = _run_workflow(
+        wf,
+        "results/parity/slurm_long/seed0/final.ckpt",
+        "--profile",
+        "profiles/slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--seconds-between-status-checks",
+        "2",
+        "--retries",
+        "1",
+        "--set-resources",
+        *profile,
+        "train:runtime=1 if attempt == 1 else 10",
+        "train:time_budget_s=-1 if attempt == 1 else 5",
+    )
     assert run.returncode != 0  # attempt 2 paused on its budget with no retry left
     run_id = re.search(r"SLURM run ID: (\S+)", run.stdout + run.stderr).group(1)
     states = [j["State"] for j in _sacct_run(run_id)]

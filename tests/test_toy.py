@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 
 from halting.config import make_config
-from halting.data.toy import (BLANK, _sum_targets, addition_batch, addition_places,
-                              addition_val_set, parity_batch, parity_k_range, parity_val_set,
-                              toy_streams)
+from halting.data.toy import (
+    BLANK,
+    _sum_targets,
+    addition_batch,
+    addition_places,
+    addition_val_set,
+    parity_batch,
+    parity_k_range,
+    parity_val_set,
+    toy_streams,
+)
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -14,6 +22,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 # --- parity ----------------------------------------------------------------------------------
+
 
 def test_parity_shapes_and_dtypes():
     batch = parity_batch(seed=0, step=0, batch_size=7, bits=16)
@@ -79,7 +88,9 @@ def test_parity_k_limits_and_extrapolation_ranges():
         parity_batch(0, 0, 4, 16, k_min=0)
     with pytest.raises(ValueError, match="need 1 <= k_min <= k_max <= bits, got 1, 17, 16"):
         parity_batch(0, 0, 4, 16, k_max=17)
-    with pytest.raises(ValueError, match="parity layout must be 'random' or 'prefix', got 'suffix'"):
+    with pytest.raises(
+        ValueError, match="parity layout must be 'random' or 'prefix', got 'suffix'"
+    ):
         parity_batch(0, 0, 4, 16, layout="suffix")
     with pytest.raises(ValueError, match="parity extrapolation needs bits >= 2, got 1"):
         parity_k_range(1, True, "train")
@@ -91,6 +102,7 @@ def test_parity_k_limits_and_extrapolation_ranges():
 
 # --- addition --------------------------------------------------------------------------------
 
+
 def _decode_numbers(x: np.ndarray, max_digits: int) -> list[list[int]]:
     """Python ints from the one-hot inputs (B, T, 10*D), most significant digit first."""
     numbers = []
@@ -98,7 +110,7 @@ def _decode_numbers(x: np.ndarray, max_digits: int) -> list[list[int]]:
         row = []
         for slots in sample:
             digits = [int(np.argmax(s)) for s in slots if s.sum() == 1]
-            assert all(s.sum() == 0 for s in slots[len(digits):])  # left-aligned
+            assert all(s.sum() == 0 for s in slots[len(digits) :])  # left-aligned
             row.append(int("".join(map(str, digits))))
         numbers.append(row)
     return numbers
@@ -185,33 +197,57 @@ def test_addition_is_deterministic_and_validation_stream_differs():
     assert not np.array_equal(a["x"], addition_batch(1, 4, 16, 5, 5)["x"])
     val = addition_val_set(1, 16, 5, 5)
     assert _same(val, addition_val_set(1, 16, 5, 5))
-    assert all(not np.array_equal(val["x"], addition_batch(1, g, 16, 5, 5)["x"])
-               for g in range(200))
+    assert all(
+        not np.array_equal(val["x"], addition_batch(1, g, 16, 5, 5)["x"]) for g in range(200)
+    )
     # the validation stream is not training step 0's
-    assert not np.array_equal(addition_val_set(0, 8, 5, 5)["digits"],
-                              addition_batch(0, 0, 8, 5, 5)["digits"])
+    assert not np.array_equal(
+        addition_val_set(0, 8, 5, 5)["digits"], addition_batch(0, 0, 8, 5, 5)["digits"]
+    )
 
 
 # --- the streams of a config -----------------------------------------------------------------
 
+
 def test_toy_streams_bind_the_config():
     """The one binding of config fields to generators (training and evaluation share it)."""
-    parity = make_config({"task": "parity", "bits": 8, "batch_size": 5, "val_size": 6, "seed": 2,
-                          "max_steps": 10, "parity_extrapolate": True, "parity_layout": "prefix"})
+    parity = make_config(
+        {
+            "task": "parity",
+            "bits": 8,
+            "batch_size": 5,
+            "val_size": 6,
+            "seed": 2,
+            "max_steps": 10,
+            "parity_extrapolate": True,
+            "parity_layout": "prefix",
+        }
+    )
     make_batch, make_val = toy_streams(parity)
     assert _same(make_batch(4), parity_batch(2, 4, 5, 8, layout="prefix", k_min=1, k_max=4))
     assert _same(make_val(), parity_val_set(2, 6, 8, layout="prefix", extrapolate=True))
-    addition = make_config({"task": "addition", "sequence_length": 3, "max_digits": 2,
-                            "batch_size": 5, "val_size": 6, "seed": 2, "max_steps": 10})
+    addition = make_config(
+        {
+            "task": "addition",
+            "sequence_length": 3,
+            "max_digits": 2,
+            "batch_size": 5,
+            "val_size": 6,
+            "seed": 2,
+            "max_steps": 10,
+        }
+    )
     make_batch, make_val = toy_streams(addition)
     assert _same(make_batch(4), addition_batch(2, 4, 5, 3, 2))
     assert _same(make_val(), addition_val_set(2, 6, 3, 2))
     with pytest.raises(ValueError, match="'maze'"):
-        toy_streams(make_config({"task": "maze", "data_dir": "x", "max_steps": None,
-                                "max_epochs": 1}))
+        toy_streams(
+            make_config({"task": "maze", "data_dir": "x", "max_steps": None, "max_epochs": 1})
+        )
 
 
 # --- Graves' distribution: 1..T numbers, every digit uniform (leading zeros allowed) ------------
+
 
 def test_graves_addition_pads_short_sequences_and_allows_leading_zeros():
     T, D = 5, 3
@@ -246,7 +282,15 @@ def test_the_fixed_distribution_is_the_default_and_unchanged():
 def test_toy_streams_pass_the_distribution():
     from halting.data.toy import toy_streams
 
-    config = make_config({"task": "addition", "max_steps": 1, "sequence_length": 4,
-                          "max_digits": 2, "addition_distribution": "graves", "val_size": 300})
+    config = make_config(
+        {
+            "task": "addition",
+            "max_steps": 1,
+            "sequence_length": 4,
+            "max_digits": 2,
+            "addition_distribution": "graves",
+            "val_size": 300,
+        }
+    )
     make_batch, make_val = toy_streams(config)
     assert not make_batch(0)["present"].all() and not make_val()["present"].all()

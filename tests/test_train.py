@@ -8,19 +8,35 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from test_checkpoint import _truncate_copy
 
 import halting
+from halting.callbacks import Guard
 from halting.checkpoint import CorruptCheckpoint, load_checkpoint
 from halting.config import make_config
 from halting.data import toy
 from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
-from halting.callbacks import Guard
-from halting.train import (ConfigMismatch, NonFiniteError, TrainingPaused, _oom_message,
-                           merge_metrics, train)
-from test_checkpoint import _truncate_copy
+from halting.train import (
+    ConfigMismatch,
+    NonFiniteError,
+    TrainingPaused,
+    _oom_message,
+    merge_metrics,
+    train,
+)
 
-TINY = {"task": "parity", "bits": 4, "hidden_size": 8, "time_limit": 3, "batch_size": 8,
-        "max_steps": 6, "val_size": 16, "learning_rate": 3e-3, "seed": 2, "dropout": 0.2}
+TINY = {
+    "task": "parity",
+    "bits": 4,
+    "hidden_size": 8,
+    "time_limit": 3,
+    "batch_size": 8,
+    "max_steps": 6,
+    "val_size": 16,
+    "learning_rate": 3e-3,
+    "seed": 2,
+    "dropout": 0.2,
+}
 QUIET = {"progress_bar": False, "log_every_n_steps": 1, "val_every_n_steps": 2}
 
 
@@ -88,14 +104,18 @@ def test_changed_config_refuses_naming_the_keys_and_restart_starts_over(referenc
     with pytest.raises(TrainingPaused):
         train(TINY, run_dir=tmp_path, time_budget_min=0, **QUIET)
     changed = {**TINY, "learning_rate": 1e-3, "hidden_size": 16}
-    with pytest.raises(ConfigMismatch, match=r"hidden_size: 8 -> 16; learning_rate: 0.003 -> 0.001"):
+    with pytest.raises(
+        ConfigMismatch, match=r"hidden_size: 8 -> 16; learning_rate: 0.003 -> 0.001"
+    ):
         train(changed, run_dir=tmp_path, **QUIET)
     with pytest.raises(ConfigMismatch, match="learning_rate"):  # an explicit path is checked too
         train(changed, run_dir=tmp_path, resume=tmp_path / "checkpoints" / "last.ckpt", **QUIET)
     train(changed, run_dir=tmp_path, restart=True, **QUIET)
     log = (tmp_path / "train.log").read_text()
     assert "restart: removed last.ckpt" in log and "resumed from" not in log
-    assert load_checkpoint(tmp_path / "final.ckpt")["hyper_parameters"]["config"]["hidden_size"] == 16
+    assert (
+        load_checkpoint(tmp_path / "final.ckpt")["hyper_parameters"]["config"]["hidden_size"] == 16
+    )
     # the folder now holds the new config: the old one is refused in turn
     with pytest.raises(ConfigMismatch, match="hidden_size: 16 -> 8"):
         train(TINY, run_dir=tmp_path, **QUIET)
@@ -165,8 +185,11 @@ def test_guard_lets_a_grad_scaler_skip_overflow_steps_then_stops():
     grads(float("nan"))
     for _ in range(2):
         guard.on_before_optimizer_step(fp16, module, None)
-    with pytest.raises(NonFiniteError, match=r"at step 8: the 16-mixed GradScaler skipped 3 "
-                                             r"steps in a row \(scale now 6.55e\+04\)"):
+    with pytest.raises(
+        NonFiniteError,
+        match=r"at step 8: the 16-mixed GradScaler skipped 3 "
+        r"steps in a row \(scale now 6.55e\+04\)",
+    ):
         guard.on_before_optimizer_step(fp16, module, None)
     with pytest.raises(NonFiniteError, match=r"^non-finite gradient norm \(nan\) at step 8$"):
         Guard().on_before_optimizer_step(fp32, module, None)  # bf16 / 32-true: no scaler
@@ -187,10 +210,13 @@ def test_unreadable_resume_ckpt_falls_back_to_the_newest_readable(reference, tmp
     (tmp_path / "final.ckpt").unlink()
     (ckpts / "step=00000006.ckpt").unlink()
     _truncate_copy(ckpts / "last.ckpt")
-    with (pytest.warns(UserWarning, match="falling back to the newest readable checkpoint"),
-          pytest.warns(UserWarning, match="skipped unreadable.*last.ckpt.*step=00000004")):
-        metrics = train(TINY, run_dir=tmp_path, resume=ckpts / "last.ckpt", save_every_n_steps=2,
-                        **QUIET)
+    with (
+        pytest.warns(UserWarning, match="falling back to the newest readable checkpoint"),
+        pytest.warns(UserWarning, match="skipped unreadable.*last.ckpt.*step=00000004"),
+    ):
+        metrics = train(
+            TINY, run_dir=tmp_path, resume=ckpts / "last.ckpt", save_every_n_steps=2, **QUIET
+        )
     assert "step=00000004.ckpt at step 4" in (tmp_path / "train.log").read_text()
     assert metrics == reference[1]
     assert _same_weights(_weights(tmp_path / "final.ckpt"), _weights(reference[0] / "final.ckpt"))
@@ -201,10 +227,18 @@ def test_unreadable_resume_ckpt_falls_back_to_the_newest_readable(reference, tmp
 
 
 def test_maze_validates_every_n_epochs_and_at_the_end(tiny_maze_dir, tmp_path):
-    config = {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 3,
-              "batch_size": 4, "max_epochs": 3, "seed": 1}  # 3 steps per epoch
-    metrics = train(config, run_dir=tmp_path, val_every_n_epochs=2, progress_bar=False,
-                    log_every_n_steps=1)
+    config = {
+        "task": "maze",
+        "data_dir": str(tiny_maze_dir),
+        "hidden_size": 8,
+        "time_limit": 3,
+        "batch_size": 4,
+        "max_epochs": 3,
+        "seed": 1,
+    }  # 3 steps per epoch
+    metrics = train(
+        config, run_dir=tmp_path, val_every_n_epochs=2, progress_bar=False, log_every_n_steps=1
+    )
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len([r for r in rows if r["val/exact_accuracy"]]) == 2  # epoch 2, and the end
     assert float(rows[-1]["val/exact_accuracy"]) == metrics["val/exact_accuracy"]
@@ -213,19 +247,40 @@ def test_maze_validates_every_n_epochs_and_at_the_end(tiny_maze_dir, tmp_path):
     assert "validation at step 6" in log and "validation at step 9" in log
     assert "validation at step 3" not in log
     # max_steps inside an epoch: the last validation runs after fit, at the same step convention
-    metrics = train({**config, "max_steps": 4}, run_dir=tmp_path / "steps", val_every_n_epochs=1,
-                    progress_bar=False, log_every_n_steps=1)
+    metrics = train(
+        {**config, "max_steps": 4},
+        run_dir=tmp_path / "steps",
+        val_every_n_epochs=1,
+        progress_bar=False,
+        log_every_n_steps=1,
+    )
     rows = list(csv.DictReader(open(tmp_path / "steps" / "metrics.csv")))
     assert [r["step"] for r in rows if r["val/exact_accuracy"]] == ["3", "4"]
     assert float(rows[-1]["val/exact_accuracy"]) == metrics["val/exact_accuracy"]
 
 
 def test_out_of_memory_message_names_the_run_and_the_flags():
-    config = make_config({"task": "maze", "data_dir": "d", "model_type": "universal_transformer",
-                          "ut_act": True, "batch_size": 128, "max_epochs": 1})
+    config = make_config(
+        {
+            "task": "maze",
+            "data_dir": "d",
+            "model_type": "universal_transformer",
+            "ut_act": True,
+            "batch_size": 128,
+            "max_epochs": 1,
+        }
+    )
     text = _oom_message(config, torch.OutOfMemoryError("CUDA out of memory"))
-    for part in ("universal_transformer", "maze", "batch_size=128", "hidden_size=512",
-                 "ut_max_hops=6", "--batch_size", "--ut_max_hops", "bf16-mixed"):
+    for part in (
+        "universal_transformer",
+        "maze",
+        "batch_size=128",
+        "hidden_size=512",
+        "ut_max_hops=6",
+        "--batch_size",
+        "--ut_max_hops",
+        "bf16-mixed",
+    ):
         assert part in text
 
 
@@ -237,8 +292,9 @@ def test_toy_tasks_refuse_epochs():
 
 
 def test_toy_stream_is_a_function_of_the_step_with_and_without_workers():
-    config = make_config({**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2,
-                          "bits": 16})
+    config = make_config(
+        {**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2, "bits": 16}
+    )
     for workers in (0, 2):
         dm = ToyDataModule(config, data_workers=workers)
         from halting.data.modules import StepStream
@@ -259,7 +315,7 @@ def test_maze_epoch_batches_resume_mid_epoch():
     assert sum(full[:4], []) == epoch_permutation(seed, 0, n).tolist()
     for g in range(8):  # an epoch (re)started at global step g continues at batch g mod 4
         rest = list(EpochBatches(n, size, seed, lambda g=g: g))
-        assert rest == full[g: (g // 4 + 1) * 4]
+        assert rest == full[g : (g // 4 + 1) * 4]
 
 
 def test_merge_metrics_keeps_one_row_per_logged_step(tmp_path):
@@ -267,20 +323,36 @@ def test_merge_metrics_keeps_one_row_per_logged_step(tmp_path):
     (logs / "version_0").mkdir(parents=True)
     (logs / "version_1").mkdir()
     (logs / "version_0" / "metrics.csv").write_text(
-        "epoch,step,train/loss\n0,0,1.0\n0,1,0.9\n0,2,0.8\n0,3,0.7\n0,4,0.")  # cut by a kill
+        "epoch,step,train/loss\n0,0,1.0\n0,1,0.9\n0,2,0.8\n0,3,0.7\n0,4,0."
+    )  # cut by a kill
     (logs / "version_1" / "metrics.csv").write_text(
-        "epoch,step,train/loss,val/acc\n0,2,0.8,\n0,2,,0.5\n0,3,0.7,\n0,4,0.6,\n")
+        "epoch,step,train/loss,val/acc\n0,2,0.8,\n0,2,,0.5\n0,3,0.7,\n0,4,0.6,\n"
+    )
     merge_metrics(tmp_path)
     assert (tmp_path / "metrics.csv").read_text().splitlines() == [
-        "epoch,step,train/loss,val/acc", "0,0,1.0,", "0,1,0.9,", "0,2,0.8,", "0,2,,0.5",
-        "0,3,0.7,", "0,4,0.6,"]
+        "epoch,step,train/loss,val/acc",
+        "0,0,1.0,",
+        "0,1,0.9,",
+        "0,2,0.8,",
+        "0,2,,0.5",
+        "0,3,0.7,",
+        "0,4,0.6,",
+    ]
 
 
 def test_final_step_is_validated_and_a_resume_at_the_end_changes_nothing(tmp_path):
     """max_steps off the validation grid: the last step is validated anyway; a run killed
     between its last checkpoint and final.ckpt resumes, trains nothing, and ends identical."""
-    config = {**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2, "bits": 16,
-              "halting": "pondernet", "max_steps": 5, "time_limit": 3}
+    config = {
+        **TINY,
+        "task": "addition",
+        "sequence_length": 3,
+        "max_digits": 2,
+        "bits": 16,
+        "halting": "pondernet",
+        "max_steps": 5,
+        "time_limit": 3,
+    }
     runtime = {**QUIET, "val_every_n_steps": 2, "log_every_n_steps": 2}
     first = train(config, run_dir=tmp_path / "a", **runtime)
     csv_a = (tmp_path / "a" / "metrics.csv").read_text()

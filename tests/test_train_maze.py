@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train_cli import RUNBOOK, _args, _shrink
 
 import halting
 from halting.checkpoint import load_checkpoint
@@ -13,20 +14,35 @@ from halting.config import make_config
 from halting.data.maze import content_hash, load_maze_split
 from halting.data.modules import MazeDataModule, epoch_permutation
 from halting.train import TrainingPaused, train
-from test_train_cli import RUNBOOK, _args, _shrink
 
 
 def _config(tiny_maze_dir, **extra):
-    return {"task": "maze", "data_dir": str(tiny_maze_dir), "hidden_size": 8, "time_limit": 3,
-            "batch_size": 4, "max_epochs": 2, "learning_rate": 3e-3, "seed": 1, **extra}
+    return {
+        "task": "maze",
+        "data_dir": str(tiny_maze_dir),
+        "hidden_size": 8,
+        "time_limit": 3,
+        "batch_size": 4,
+        "max_epochs": 2,
+        "learning_rate": 3e-3,
+        "seed": 1,
+        **extra,
+    }
 
 
 def test_datamodule_meta_and_batches(tiny_maze_dir):
     dm = MazeDataModule(make_config(_config(tiny_maze_dir)))
-    assert dm.data_meta == {"task": "maze", "vocab_size": 6, "seq_len": 36, "size": 6,
-                            "n_train": 10, "n_test": 4, "steps_per_epoch": 3,
-                            "data_dir": str(tiny_maze_dir),
-                            "dataset_hash": content_hash(tiny_maze_dir)}
+    assert dm.data_meta == {
+        "task": "maze",
+        "vocab_size": 6,
+        "seq_len": 36,
+        "size": 6,
+        "n_train": 10,
+        "n_test": 4,
+        "steps_per_epoch": 3,
+        "data_dir": str(tiny_maze_dir),
+        "dataset_hash": content_hash(tiny_maze_dir),
+    }
     train_split = load_maze_split(tiny_maze_dir, "train")
     order = epoch_permutation(1, 1, 10)  # epoch 1 = global steps 3..5
     batch = dm.train_batch(4)
@@ -37,10 +53,12 @@ def test_datamodule_meta_and_batches(tiny_maze_dir):
     assert [b["index"].tolist() for b in val] == [[0, 1, 2, 3]]
 
 
-@pytest.mark.parametrize("name, restart", [("5-1 act_rnn maze", "6 act_rnn restart"),
-                                           ("5-2 ut maze", "6 ut restart")])
-def test_runbook_maze_commands_train_then_restart_command_resumes(name, restart, tiny_maze_dir,
-                                                                   tmp_path):
+@pytest.mark.parametrize(
+    "name, restart", [("5-1 act_rnn maze", "6 act_rnn restart"), ("5-2 ut maze", "6 ut restart")]
+)
+def test_runbook_maze_commands_train_then_restart_command_resumes(
+    name, restart, tiny_maze_dir, tmp_path
+):
     run_dir = tmp_path / "run"
     argv = _shrink(_args(RUNBOOK[name]), run_dir, tiny_maze_dir) + ["--no-progress_bar"]
     assert main(["train", *argv, "--time_budget_min", "0"]) == 3  # paused after one step
@@ -71,17 +89,33 @@ def test_maze_pauses_at_every_step_resume_exactly(tiny_maze_dir, tmp_path):
     b = load_checkpoint(tmp_path / "b" / "final.ckpt")
     assert a["global_step"] == b["global_step"] == 6
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
-    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (
+        tmp_path / "b" / "metrics.csv"
+    ).read_text()
     names = sorted(p.name for p in (tmp_path / "b" / "checkpoints").glob("*.ckpt"))
     assert names == ["epoch=0000-step=00000003.ckpt", "epoch=0001-step=00000006.ckpt", "last.ckpt"]
 
 
-@pytest.mark.parametrize("extra, cls", [
-    ({"rnn_encoder": "conv"}, "ACTRNN"),
-    ({"model_type": "universal_transformer", "ut_act": True, "ut_max_hops": 2,
-      "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8, "ut_value_depth": 8,
-      "ut_filter_size": 8, "time_limit": 16}, "UniversalTransformer"),
-])
+@pytest.mark.parametrize(
+    "extra, cls",
+    [
+        ({"rnn_encoder": "conv"}, "ACTRNN"),
+        (
+            {
+                "model_type": "universal_transformer",
+                "ut_act": True,
+                "ut_max_hops": 2,
+                "ut_embedding_size": 8,
+                "ut_heads": 2,
+                "ut_key_depth": 8,
+                "ut_value_depth": 8,
+                "ut_filter_size": 8,
+                "time_limit": 16,
+            },
+            "UniversalTransformer",
+        ),
+    ],
+)
 def test_load_model_on_maze_models(tiny_maze_dir, tmp_path, extra, cls):
     config = _config(tiny_maze_dir, max_epochs=1, **extra)
     if config.get("model_type") == "universal_transformer":

@@ -25,22 +25,37 @@ from halting.models import build_model
 VIEWER = Path(vr.__file__).with_name("viewer.py")
 
 # A 5x5 maze with two shortest S-G paths (around the central wall, either side).
-MAZE = np.array([
-    [START, OPEN, OPEN, WALL, WALL],
-    [OPEN, WALL, OPEN, WALL, WALL],
-    [OPEN, OPEN, OPEN, OPEN, OPEN],
-    [WALL, WALL, OPEN, WALL, OPEN],
-    [WALL, WALL, OPEN, OPEN, GOAL],
-], dtype=np.uint8)
+MAZE = np.array(
+    [
+        [START, OPEN, OPEN, WALL, WALL],
+        [OPEN, WALL, OPEN, WALL, WALL],
+        [OPEN, OPEN, OPEN, OPEN, OPEN],
+        [WALL, WALL, OPEN, WALL, OPEN],
+        [WALL, WALL, OPEN, OPEN, GOAL],
+    ],
+    dtype=np.uint8,
+)
 
 
 def tiny_model(task: str, model_type: str, criterion: str = "act", **extra) -> torch.nn.Module:
     """An untrained model built in-process (the pure helpers need no checkpoint)."""
-    values = {"task": task, "model_type": model_type, "halting": criterion, "hidden_size": 8,
-              **extra}
+    values = {
+        "task": task,
+        "model_type": model_type,
+        "halting": criterion,
+        "hidden_size": 8,
+        **extra,
+    }
     if model_type == "universal_transformer":
-        values.update(ut_act=criterion != "fixed", ut_max_hops=4, ut_embedding_size=8,
-                      ut_heads=2, ut_key_depth=8, ut_value_depth=8, ut_filter_size=8)
+        values.update(
+            ut_act=criterion != "fixed",
+            ut_max_hops=4,
+            ut_embedding_size=8,
+            ut_heads=2,
+            ut_key_depth=8,
+            ut_value_depth=8,
+            ut_filter_size=8,
+        )
     else:
         values["time_limit"] = 4
     values.update({"max_epochs": 1, "data_dir": "unused"} if task == "maze" else {"max_steps": 1})
@@ -53,6 +68,7 @@ def tiny_model(task: str, model_type: str, criterion: str = "act", **extra) -> t
 
 
 # --- images ----------------------------------------------------------------------------------
+
 
 def test_grid_rgb_paints_each_cell_its_token_colour_and_frames_errors():
     px = 10
@@ -72,8 +88,9 @@ def test_grid_rgb_paints_each_cell_its_token_colour_and_frames_errors():
 
 def test_heatmap_maps_the_range_ends_to_the_colormap_ends_and_dims_walls():
     values = np.array([[0.0, 1.0], [0.5, 1.0]])
-    img = vr.heatmap_rgb(values, 0.0, 1.0, "viridis", 10, dim=np.array([[False, False],
-                                                                          [False, True]]))
+    img = vr.heatmap_rgb(
+        values, 0.0, 1.0, "viridis", 10, dim=np.array([[False, False], [False, True]])
+    )
     table = vr.colour_table("viridis")
     assert tuple(img[5, 5]) == tuple(table[0]) and tuple(img[5, 15]) == tuple(table[255])
     assert tuple(img[15, 5]) == tuple(table[128])
@@ -90,6 +107,7 @@ def test_bits_rgb_colours_minus_zero_plus():
 
 # --- maze scores and traces ------------------------------------------------------------------
 
+
 def test_maze_scores_exact_and_valid_optimal():
     label = canonical_label(MAZE)
     right = vr.maze_scores(MAZE, label, label)
@@ -100,7 +118,7 @@ def test_maze_scores_exact_and_valid_optimal():
     alt = vr.maze_scores(MAZE, label, other)
     assert shortest_path_moves(MAZE) == 8 and (other == PATH).sum() == 7
     assert not alt["exact"] and alt["valid_optimal"]
-    assert alt["errors"].sum() == ((other != label)).sum() > 0
+    assert alt["errors"].sum() == (other != label).sum() > 0
     wrong = label.copy()
     wrong[label == PATH] = OPEN
     bad = vr.maze_scores(MAZE, label, wrong)
@@ -145,7 +163,7 @@ def test_run_maze_traces_every_ponder_step(model_type, mode):
         assert trace.steps_run == M and np.array_equal(trace.prediction, trace.step_predictions[-1])
     else:
         assert 1 <= trace.steps_run <= M and trace.steps_run == int(np.ceil(trace.steps.max()))
-        later = trace.step_predictions[trace.steps_run - 1:]
+        later = trace.step_predictions[trace.steps_run - 1 :]
         assert (later == later[0]).all()  # halted: each later step repeats the last computed
     out = model(torch.as_tensor(MAZE.ravel()[None].astype(np.int64)), mode=mode)
     assert np.array_equal(trace.prediction.ravel(), out.logits[0].argmax(-1).numpy())
@@ -162,12 +180,16 @@ def test_pondernet_trace_is_the_same_on_every_rerun():
 
 # --- toy tasks -------------------------------------------------------------------------------
 
+
 def test_parse_bits_reads_characters_and_numbers():
     assert vr.parse_bits("+-0+", 6).tolist() == [1, -1, 0, 1, 0, 0]
     assert vr.parse_bits("1 -1, 0 +1", 4).tolist() == [1, -1, 0, 1]
     assert vr.parse_bits("1-.", 3).tolist() == [1, -1, 0]
-    for text, message in (("+x", "unexpected character"), ("1 2", "not one of"),
-                          ("+++++", "5 entries")):
+    for text, message in (
+        ("+x", "unexpected character"),
+        ("1 2", "not one of"),
+        ("+++++", "5 entries"),
+    ):
         with pytest.raises(ValueError, match=message):
             vr.parse_bits(text, 4)
     x = toy.parity_batch(3, 0, 1, 8)["x"][0]
@@ -177,9 +199,13 @@ def test_parse_bits_reads_characters_and_numbers():
 
 def test_parse_numbers_limits_count_and_digits():
     assert vr.parse_numbers("12 + 345, 7", 3, 3) == [12, 345, 7]
-    for text, message in (("", "at least one"), ("1 2 3 4", "trained on 3"),
-                          ("1234", "more than 3 digits"), ("-3", "not a non-negative"),
-                          ("1.5", "not a non-negative")):
+    for text, message in (
+        ("", "at least one"),
+        ("1 2 3 4", "trained on 3"),
+        ("1234", "more than 3 digits"),
+        ("-3", "not a non-negative"),
+        ("1.5", "not a non-negative"),
+    ):
         with pytest.raises(ValueError, match=message):
             vr.parse_numbers(text, 3, 3)
 
@@ -231,14 +257,23 @@ def test_addition_by_difficulty_groups_steps_by_digits(model_type):
 
 # --- runs and curves -------------------------------------------------------------------------
 
+
 def test_find_checkpoints_and_run_folders(tmp_path):
-    for rel in ("a/seed0/final.ckpt", "a/seed0/checkpoints/last.ckpt", "b/run/final.ckpt",
-                "a/seed0/logs/version_0/x.ckpt", "a/seed0/stray.ckpt", ".hidden/final.ckpt"):
+    for rel in (
+        "a/seed0/final.ckpt",
+        "a/seed0/checkpoints/last.ckpt",
+        "b/run/final.ckpt",
+        "a/seed0/logs/version_0/x.ckpt",
+        "a/seed0/stray.ckpt",
+        ".hidden/final.ckpt",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     found = vr.find_checkpoints(tmp_path)
-    assert found == sorted(str(tmp_path / r) for r in ("a/seed0/checkpoints/last.ckpt",
-                                                       "a/seed0/final.ckpt", "b/run/final.ckpt"))
+    assert found == sorted(
+        str(tmp_path / r)
+        for r in ("a/seed0/checkpoints/last.ckpt", "a/seed0/final.ckpt", "b/run/final.ckpt")
+    )
     assert vr.find_checkpoints(tmp_path / "missing") == []
     assert vr.run_dir_of(found[0]) == vr.run_dir_of(found[1]) == tmp_path / "a/seed0"
     assert vr.metrics_file(tmp_path / "a/seed0") is None
@@ -252,10 +287,15 @@ def test_smoothing_and_curves():
     assert np.array_equal(vr.smooth(np.array([1.0, 5.0]), 0.0), [1.0, 5.0])
     assert vr.smooth(np.full(5, 3.0), 0.9) == pytest.approx(np.full(5, 3.0))  # debiased
     assert vr.smooth(np.array([0.0, 1.0]), 0.5) == pytest.approx([0.0, 0.5 / 0.75])
-    frame = pd.DataFrame({"step": [0, 0, 1, 1, 2], "epoch": [0] * 5,
-                          "train/loss": [2.0, np.nan, 1.0, np.nan, 0.5],
-                          "val/accuracy": [np.nan, 0.5, np.nan, 0.7, np.nan],
-                          "empty": [np.nan] * 5})
+    frame = pd.DataFrame(
+        {
+            "step": [0, 0, 1, 1, 2],
+            "epoch": [0] * 5,
+            "train/loss": [2.0, np.nan, 1.0, np.nan, 0.5],
+            "val/accuracy": [np.nan, 0.5, np.nan, 0.7, np.nan],
+            "empty": [np.nan] * 5,
+        }
+    )
     assert vr.metric_names(frame) == ["val/accuracy", "train/loss"]
     c = vr.curve(frame, "val/accuracy", 0.0)
     assert list(c.index) == [0, 1] and c["raw"].tolist() == [0.5, 0.7] == c["smoothed"].tolist()
@@ -265,6 +305,7 @@ def test_smoothing_and_curves():
 
 
 # --- `halting view` --------------------------------------------------------------------------
+
 
 def view_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
@@ -278,16 +319,36 @@ def test_view_command_binds_localhost_and_passes_streamlit_options_through(tmp_p
     flags = dict(zip(cmd[5::2], cmd[6::2]))
     assert flags["--server.address"] == "127.0.0.1" and flags["--server.port"] == "8501"
     assert flags["--browser.gatherUsageStats"] == "false" and "--server.headless" not in flags
-    assert cmd[cmd.index("--") + 1:] == ["--results", "results"]
+    assert cmd[cmd.index("--") + 1 :] == ["--results", "results"]
 
     ckpt = tmp_path / "x.ckpt"
-    cmd = viewer_cli.streamlit_command(view_args(
-        "--port", "9000", "--theme.base", "dark", "--server.address=0.0.0.0", "--no-browser",
-        "--checkpoint", str(ckpt), "--data-dir", str(tmp_path), "--", "--logger.level", "info"))
-    script = cmd[cmd.index("--", 5) + 1:]
-    assert script == ["--results", "results", "--checkpoint", str(ckpt),
-                      "--data-dir", str(tmp_path)]
-    body = cmd[5:cmd.index("--", 5)]
+    cmd = viewer_cli.streamlit_command(
+        view_args(
+            "--port",
+            "9000",
+            "--theme.base",
+            "dark",
+            "--server.address=0.0.0.0",
+            "--no-browser",
+            "--checkpoint",
+            str(ckpt),
+            "--data-dir",
+            str(tmp_path),
+            "--",
+            "--logger.level",
+            "info",
+        )
+    )
+    script = cmd[cmd.index("--", 5) + 1 :]
+    assert script == [
+        "--results",
+        "results",
+        "--checkpoint",
+        str(ckpt),
+        "--data-dir",
+        str(tmp_path),
+    ]
+    body = cmd[5 : cmd.index("--", 5)]
     assert body[:4] == ["--theme.base", "dark", "--server.address", "0.0.0.0"]  # given first
     assert body.count("--server.address") == 1  # the user's address replaces 127.0.0.1
     flags = dict(zip(body[::2], body[1::2]))
@@ -329,11 +390,16 @@ def test_view_refuses_a_missing_checkpoint_or_data_dir_before_starting(tmp_path,
         busy.listen()
         port = str(busy.getsockname()[1])
         for argv, line in [
-                (("--checkpoint", str(tmp_path / "MISSING")), f"--checkpoint {tmp_path}/MISSING"
-                                                              ": no such file"),
-                (("--checkpoint", str(folder)), f"--checkpoint {folder}: is a folder"),
-                (("--checkpoint", str(tmp_path / "x.ckpt"), "--data-dir", str(tmp_path / "no")),
-                 f"--data-dir {tmp_path}/no: no such folder")]:
+            (
+                ("--checkpoint", str(tmp_path / "MISSING")),
+                f"--checkpoint {tmp_path}/MISSING: no such file",
+            ),
+            (("--checkpoint", str(folder)), f"--checkpoint {folder}: is a folder"),
+            (
+                ("--checkpoint", str(tmp_path / "x.ckpt"), "--data-dir", str(tmp_path / "no")),
+                f"--data-dir {tmp_path}/no: no such folder",
+            ),
+        ]:
             capsys.readouterr()
             assert viewer_cli.run(view_args(*argv, "--port", port), "view") == 2
             err = capsys.readouterr().err
@@ -342,18 +408,46 @@ def test_view_refuses_a_missing_checkpoint_or_data_dir_before_starting(tmp_path,
 
 # --- the app (Streamlit's AppTest) on trained fixture checkpoints ----------------------------
 
-TINY_UT = {"ut_max_hops": 3, "ut_embedding_size": 8, "ut_heads": 2, "ut_key_depth": 8,
-           "ut_value_depth": 8, "ut_filter_size": 8}
+TINY_UT = {
+    "ut_max_hops": 3,
+    "ut_embedding_size": 8,
+    "ut_heads": 2,
+    "ut_key_depth": 8,
+    "ut_value_depth": 8,
+    "ut_filter_size": 8,
+}
 TOY_RUNS = {  # name -> config: every backbone on both toy tasks, every criterion somewhere
-    "parity_rnn_act": {"task": "parity", "model_type": "act_rnn", "halting": "act", "bits": 6,
-                       "time_limit": 4},
-    "parity_ut_pondernet": {"task": "parity", "model_type": "universal_transformer",
-                            "halting": "pondernet", "ut_act": True, "bits": 6, **TINY_UT},
-    "addition_rnn_pondernet": {"task": "addition", "model_type": "act_rnn",
-                               "halting": "pondernet", "sequence_length": 3, "max_digits": 2,
-                               "time_limit": 4},
-    "addition_ut_fixed": {"task": "addition", "model_type": "universal_transformer",
-                          "halting": "fixed", "sequence_length": 3, "max_digits": 2, **TINY_UT},
+    "parity_rnn_act": {
+        "task": "parity",
+        "model_type": "act_rnn",
+        "halting": "act",
+        "bits": 6,
+        "time_limit": 4,
+    },
+    "parity_ut_pondernet": {
+        "task": "parity",
+        "model_type": "universal_transformer",
+        "halting": "pondernet",
+        "ut_act": True,
+        "bits": 6,
+        **TINY_UT,
+    },
+    "addition_rnn_pondernet": {
+        "task": "addition",
+        "model_type": "act_rnn",
+        "halting": "pondernet",
+        "sequence_length": 3,
+        "max_digits": 2,
+        "time_limit": 4,
+    },
+    "addition_ut_fixed": {
+        "task": "addition",
+        "model_type": "universal_transformer",
+        "halting": "fixed",
+        "sequence_length": 3,
+        "max_digits": 2,
+        **TINY_UT,
+    },
 }
 
 
@@ -411,9 +505,13 @@ def test_bad_checkpoints_show_an_error_not_a_traceback(tmp_path, toy_runs):
     data = toy_runs["parity_rnn_act"].read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     at = app(tmp_path)
-    for path, says in ((tmp_path / "missing.ckpt", "No such file"), (tmp_path, "not found"),
-                       (text, "CorruptCheckpoint"), (foreign, "not a halting checkpoint"),
-                       (cut, "CorruptCheckpoint")):
+    for path, says in (
+        (tmp_path / "missing.ckpt", "No such file"),
+        (tmp_path, "not found"),
+        (text, "CorruptCheckpoint"),
+        (foreign, "not a halting checkpoint"),
+        (cut, "CorruptCheckpoint"),
+    ):
         at.text_input(key="checkpoint").set_value(str(path)).run()
         assert not at.exception, [e.value for e in at.exception]
         assert len(at.error) == 1 and "Cannot load checkpoint" in at.error[0].value
@@ -489,8 +587,7 @@ def test_training_page_draws_the_chosen_curves_and_the_config(toy_runs):
     assert json.loads(at.json[0].value)["data_meta"]["bits"] == 6
 
 
-def test_training_page_names_a_malformed_run_file_and_rereads_it_when_rewritten(toy_runs,
-                                                                               tmp_path):
+def test_training_page_names_a_malformed_run_file_and_rereads_it_when_rewritten(toy_runs, tmp_path):
     source = toy_runs["parity_rnn_act"].parent
     run = tmp_path / "run"
     run.mkdir()
@@ -523,10 +620,20 @@ def test_runs_under_the_results_folder_can_be_picked(toy_runs):
 # --- the maze page ---------------------------------------------------------------------------
 
 MAZE_RUNS = {
-    "maze_ut_act": {"task": "maze", "model_type": "universal_transformer", "halting": "act",
-                    "ut_act": True, **TINY_UT},
-    "maze_rnn_act": {"task": "maze", "model_type": "act_rnn", "halting": "act",
-                     "rnn_encoder": "conv", "time_limit": 4},
+    "maze_ut_act": {
+        "task": "maze",
+        "model_type": "universal_transformer",
+        "halting": "act",
+        "ut_act": True,
+        **TINY_UT,
+    },
+    "maze_rnn_act": {
+        "task": "maze",
+        "model_type": "act_rnn",
+        "halting": "act",
+        "rnn_encoder": "conv",
+        "time_limit": 4,
+    },
 }
 
 
@@ -534,8 +641,15 @@ def maze_folder(path: Path, size: int = 8, n_test: int = 12, seed: int = 0) -> P
     """A tiny generated Maze-Hard-style dataset folder (HRM format)."""
     from halting.data.maze import build_dataset
 
-    build_dataset(path, size=size, n_train=32, n_test=n_test, seed=seed, progress=False,
-                  log=lambda message: None)
+    build_dataset(
+        path,
+        size=size,
+        n_train=32,
+        n_test=n_test,
+        seed=seed,
+        progress=False,
+        log=lambda message: None,
+    )
     return path
 
 
@@ -543,8 +657,10 @@ def maze_folder(path: Path, size: int = 8, n_test: int = 12, seed: int = 0) -> P
 def maze_runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("maze_runs")
     data = maze_folder(root / "data")
-    return {name: train_tiny(root / "results" / name, {**config, "data_dir": str(data)})
-            for name, config in MAZE_RUNS.items()}
+    return {
+        name: train_tiny(root / "results" / name, {**config, "data_dir": str(data)})
+        for name, config in MAZE_RUNS.items()
+    }
 
 
 def captions(at) -> list[str]:
@@ -639,7 +755,8 @@ def test_unused_fields_are_those_the_run_does_not_apply():
 
 
 def test_switching_models_and_datasets_with_fewer_steps_or_mazes_keeps_widgets_in_range(
-        toy_runs, maze_runs, tmp_path):
+    toy_runs, maze_runs, tmp_path
+):
     parity = toy_runs["parity_rnn_act"]  # 6 bits
     at = app(parity.parent.parent, parity)
     at.number_input(key="k").set_value(6).run()

@@ -35,9 +35,18 @@ pytestmark = pytest.mark.slow
 
 BROWSERS = ("chromium", "chromium-browser")
 CHROMIUM = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--hide-scrollbars", "--remote-debugging-port=0")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+)
 WINDOW = (1500, 2000)
 
 
@@ -66,21 +75,38 @@ class Chromium:
 
         self.profile = tempfile.mkdtemp(prefix="halting-chromium-")
         self.proc = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
-             f"--window-size={size[0]},{size[1]}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                executable,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={self.profile}",
+                f"--window-size={size[0]},{size[1]}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         active = Path(self.profile) / "DevToolsActivePort"  # "<port>\n<path>" once listening
-        text = wait_for(lambda: active.is_file() and active.read_text().count("\n") >= 1
-                        and active.read_text(), 60, "Chromium's DevTools port")
+        text = wait_for(
+            lambda: active.is_file() and active.read_text().count("\n") >= 1 and active.read_text(),
+            60,
+            "Chromium's DevTools port",
+        )
         port = int(text.split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
             pages = [t for t in json.load(reply) if t["type"] == "page"]
         self.connection = contextlib.ExitStack()
         self.ws = self.connection.enter_context(
-            connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30))
+            connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=30)
+        )
         self.last_id = 0
-        self.call("Emulation.setDeviceMetricsOverride", width=size[0], height=size[1],
-                  deviceScaleFactor=1, mobile=False)  # the viewport, exactly
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=size[0],
+            height=size[1],
+            deviceScaleFactor=1,
+            mobile=False,
+        )  # the viewport, exactly
 
     def call(self, method: str, **params) -> dict:
         self.last_id += 1
@@ -124,8 +150,12 @@ def rendered(browser: Chromium, must_contain: str):
     if state is None:  # the document is being replaced (navigation): not yet
         return None
     page = json.loads(state)
-    done = (page["state"] == "notRunning" and must_contain in page["text"]
-            and page["images"] and all(page["images"]))
+    done = (
+        page["state"] == "notRunning"
+        and must_contain in page["text"]
+        and page["images"]
+        and all(page["images"])
+    )
     return page if done else None
 
 
@@ -134,8 +164,14 @@ def maze_run(tmp_path_factory):
     """A tiny trained Universal Transformer on a tiny maze dataset (as in test_viewer.py)."""
     root = tmp_path_factory.mktemp("e2e")
     data = maze_folder(root / "maze-data")
-    config = {"task": "maze", "model_type": "universal_transformer", "halting": "act",
-              "ut_act": True, "data_dir": str(data), **TINY_UT}
+    config = {
+        "task": "maze",
+        "model_type": "universal_transformer",
+        "halting": "act",
+        "ut_act": True,
+        "data_dir": str(data),
+        **TINY_UT,
+    }
     return train_tiny(root / "results" / "maze_ut", config), data
 
 
@@ -148,9 +184,21 @@ def server(maze_run, tmp_path):
     cmd = [str(script)] if script.is_file() else [sys.executable, "-m", "halting.cli"]
     log = open(tmp_path / "view.log", "w")
     proc = subprocess.Popen(
-        [*cmd, "view", "--port", str(port), "--no-browser", "--checkpoint", str(ckpt),
-         "--results", str(ckpt.parent.parent)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            *cmd,
+            "view",
+            "--port",
+            str(port),
+            "--no-browser",
+            "--checkpoint",
+            str(ckpt),
+            "--results",
+            str(ckpt.parent.parent),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def healthy():
         assert proc.poll() is None, (tmp_path / "view.log").read_text()
@@ -178,8 +226,11 @@ def colour_share(image: np.ndarray, rgb) -> float:
     return float((np.abs(image.astype(int) - np.asarray(rgb, dtype=int)).max(-1) <= 6).mean())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed: "
-                    "`apt-get install -y chromium` (Debian) runs this end-to-end viewer test")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium not installed: "
+    "`apt-get install -y chromium` (Debian) runs this end-to-end viewer test",
+)
 def test_halting_view_serves_the_maze_to_a_browser(server, tmp_path):
     from PIL import Image
 
@@ -202,8 +253,7 @@ def test_halting_view_serves_the_maze_to_a_browser(server, tmp_path):
     assert page["exceptions"] == 0 and page["alerts"] == [], page["alerts"]
     for word in ("Traceback", "Error", "Cannot load"):
         assert word not in page["text"]
-    for word in ("Maze 0 of test", "Input", "Prediction", "Ponder step n",
-                 "Ponder steps per cell"):
+    for word in ("Maze 0 of test", "Input", "Prediction", "Ponder step n", "Ponder steps per cell"):
         assert word in page["text"]
     assert len(page["images"]) >= 6  # input, label, prediction, step n, two heatmaps
 

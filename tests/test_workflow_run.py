@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from workflow_fixtures.wf import TINY, copy_workflow, pending, snakemake, tiny_config, write_yaml
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
@@ -25,9 +24,19 @@ LONG = {
     "datasets": {},
     "execution": {"accelerator": "cpu", "log_every_n_steps": 10, "save_every_n_steps": 10},
     "experiments": {
-        "long_parity": {"task": "parity", "model_type": "act_rnn", "halting": "act", "bits": 4,
-                        "hidden_size": 16, "time_limit": 4, "max_steps": 300, "batch_size": 16,
-                        "val_size": 64, "learning_rate": 1.0e-3, "seeds": [0]},
+        "long_parity": {
+            "task": "parity",
+            "model_type": "act_rnn",
+            "halting": "act",
+            "bits": 4,
+            "hidden_size": 16,
+            "time_limit": 4,
+            "max_steps": 300,
+            "batch_size": 16,
+            "val_size": 64,
+            "learning_rate": 1.0e-3,
+            "seeds": [0],
+        },
     },
 }
 LONG_RUN = "results/parity/long_parity/seed0"
@@ -60,8 +69,9 @@ def assert_same_training(a: Path, b: Path) -> None:
     assert ca["state_dict"].keys() == cb["state_dict"].keys()
     for key, tensor in ca["state_dict"].items():
         assert torch.equal(tensor, cb["state_dict"][key]), key
-    pd.testing.assert_frame_equal(pd.read_csv(a / "train_metrics.csv"),
-                                  pd.read_csv(b / "train_metrics.csv"))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(a / "train_metrics.csv"), pd.read_csv(b / "train_metrics.csv")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +85,15 @@ def uninterrupted(tmp_path_factory) -> Path:
 
 # --- end to end ---------------------------------------------------------------------------------
 
+
 def test_tiny_config_end_to_end(tmp_path: Path):
-    need("halting.train", "halting.evaluate", "halting.data.maze", "halting.figures", "halting.report")
+    need(
+        "halting.train",
+        "halting.evaluate",
+        "halting.data.maze",
+        "halting.figures",
+        "halting.report",
+    )
     wf = copy_workflow(tmp_path / "wf")
     snakemake(wf, *TINY, "--cores", "2")
     config = tiny_config()
@@ -98,7 +115,8 @@ def test_tiny_config_end_to_end(tmp_path: Path):
     assert (wf / "logs/build_dataset/maze-6x6.log").is_file()
     figures = [p for p in (wf / "results/figures").iterdir() if not p.name.startswith(".")]
     assert {"training_parity.pdf", "training_addition.pdf", "training_maze.pdf"} <= {
-        p.name for p in figures}
+        p.name for p in figures
+    }
     assert all(p.suffix == ".pdf" and p.stat().st_size > 0 for p in figures)
     for suffix in ("pdf", "csv", "tex"):
         assert (wf / f"results/summary.{suffix}").stat().st_size > 0
@@ -116,12 +134,20 @@ def test_tiny_config_end_to_end(tmp_path: Path):
     write_yaml(wf / "tiny.yaml", config)
     run = "results/maze/tiny_maze/seed0"
     assert pending(wf, *TINY) == {
-        f"{run}/{f}" for f in ("final.ckpt", "train_metrics.csv", "run.json", "eval.json",
-                               "per_example.parquet", "examples.npz")
+        f"{run}/{f}"
+        for f in (
+            "final.ckpt",
+            "train_metrics.csv",
+            "run.json",
+            "eval.json",
+            "per_example.parquet",
+            "examples.npz",
+        )
     } | {"results/figures", "results/summary.pdf", "results/summary.csv", "results/summary.tex"}
 
 
 # --- resuming -------------------------------------------------------------------------------------
+
 
 def descendants(pid: int) -> list[int]:
     """Every live descendant of `pid` (from /proc), children first."""
@@ -147,8 +173,9 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def test_sigkilled_training_resumes_and_equals_an_uninterrupted_run(tmp_path: Path,
-                                                                    uninterrupted: Path):
+def test_sigkilled_training_resumes_and_equals_an_uninterrupted_run(
+    tmp_path: Path, uninterrupted: Path
+):
     wf = copy_workflow(tmp_path / "wf", tiny=LONG)
     args = [sys.executable, "-m", "snakemake", f"{LONG_RUN}/final.ckpt", *TINY]
     with open(tmp_path / "first.log", "w") as out:
@@ -184,8 +211,15 @@ def test_sigkilled_training_resumes_and_equals_an_uninterrupted_run(tmp_path: Pa
 def test_time_budget_pauses_exit_3_retry_resumes(tmp_path: Path, uninterrupted: Path):
     """A 1 s budget on the first attempt (none after): exit 3, Snakemake retries, it resumes."""
     wf = copy_workflow(tmp_path / "wf", tiny=LONG)
-    proc = snakemake(wf, f"{LONG_RUN}/final.ckpt", *TINY, "--retries", "1",
-                     "--set-resources", "train:time_budget_s=1 if attempt == 1 else 0")
+    proc = snakemake(
+        wf,
+        f"{LONG_RUN}/final.ckpt",
+        *TINY,
+        "--retries",
+        "1",
+        "--set-resources",
+        "train:time_budget_s=1 if attempt == 1 else 0",
+    )
     assert "non-zero exit status 3" in proc.stderr
     log = (checkpoint_folder(wf) / "train.log").read_text()
     paused = re.search(r"paused at step (\d+)", log)
@@ -195,8 +229,9 @@ def test_time_budget_pauses_exit_3_retry_resumes(tmp_path: Path, uninterrupted: 
     assert_same_training(wf / LONG_RUN, uninterrupted)
 
 
-def test_forcerun_publishes_the_finished_run_again_without_retraining(tmp_path: Path,
-                                                                      uninterrupted: Path):
+def test_forcerun_publishes_the_finished_run_again_without_retraining(
+    tmp_path: Path, uninterrupted: Path
+):
     wf = tmp_path / "wf"
     shutil.copytree(uninterrupted.parents[3], wf, symlinks=True)
     snakemake(wf, f"{LONG_RUN}/final.ckpt", *TINY, "--forcerun", "train")
@@ -206,7 +241,8 @@ def test_forcerun_publishes_the_finished_run_again_without_retraining(tmp_path: 
 
 
 def test_raising_max_steps_continues_the_checkpoint_and_reruns_only_what_depends(
-        tmp_path: Path, uninterrupted: Path):
+    tmp_path: Path, uninterrupted: Path
+):
     """max_steps 300 -> 400 in the config: the train job reruns (its params changed) in the same
     checkpoint folder and continues from step 300; its weights equal a 400-step run's."""
     import torch

@@ -57,11 +57,18 @@ def write_run_json(path, name, config, params, datasets, manifests, train_second
     spec = datasets[params.dataset] if params.dataset else {}
     manifest = json.loads(Path(manifests[0]).read_text()) if manifests else None
     record = {
-        "experiment": name, "task": config.task, "model_type": config.model_type,
-        "criterion": config.criterion, "tau": config.tau, "seed": config.seed,
-        "dataset": params.dataset or None, "maze_size": spec.get("size"),
-        "data_manifest": manifest, "config": config.to_dict(),
-        "code_version": params.code_version, "train_seconds": train_seconds,
+        "experiment": name,
+        "task": config.task,
+        "model_type": config.model_type,
+        "criterion": config.criterion,
+        "tau": config.tau,
+        "seed": config.seed,
+        "dataset": params.dataset or None,
+        "maze_size": spec.get("size"),
+        "data_manifest": manifest,
+        "config": config.to_dict(),
+        "code_version": params.code_version,
+        "train_seconds": train_seconds,
         "checkpoint_dir": params.checkpoint_dir,
     }
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

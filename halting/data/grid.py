@@ -7,7 +7,7 @@ functions; `halting.data.maze` has the batched generator built on the same rule.
 from __future__ import annotations
 
 from collections import deque
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -120,13 +120,18 @@ def is_valid_optimal(grid: np.ndarray, prediction: np.ndarray) -> bool:
     return (r, c) == g
 
 
-@lru_cache(maxsize=None)
+@cache
 def neighbour_table(size: int) -> tuple[tuple[int, ...], ...]:
     """For each flat cell of a (size, size) grid, its in-grid neighbours' flat indices in
     MOVES order (the shared adjacency of the flat-list searches)."""
-    return tuple(tuple((r + dr) * size + c + dc for dr, dc in MOVES
-                       if 0 <= r + dr < size and 0 <= c + dc < size)
-                 for r, c in (divmod(cell, size) for cell in range(size * size)))
+    return tuple(
+        tuple(
+            (r + dr) * size + c + dc
+            for dr, dc in MOVES
+            if 0 <= r + dr < size and 0 <= c + dc < size
+        )
+        for r, c in (divmod(cell, size) for cell in range(size * size))
+    )
 
 
 def canonical_labels(inputs: np.ndarray, size: int) -> np.ndarray:

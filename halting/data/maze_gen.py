@@ -211,7 +211,9 @@ def distances_from(free: np.ndarray, seed: np.ndarray, k: np.ndarray, cell: np.n
     return np.where(_bit_of(seed, k, cell, size), 0, dist)
 
 
-def is_long(free: np.ndarray, s: np.ndarray, g: np.ndarray, size: int, min_moves: int) -> np.ndarray:
+def is_long(
+    free: np.ndarray, s: np.ndarray, g: np.ndarray, size: int, min_moves: int
+) -> np.ndarray:
     """(M,) whether d(s[i], g[i]) >= min_moves on board free[i], where G is reachable from S.
 
     BFS from S, stopped at G or after min_moves - 1 layers.
@@ -230,7 +232,13 @@ def is_long(free: np.ndarray, s: np.ndarray, g: np.ndarray, size: int, min_moves
         long_[act[hit]] = False
         if hit.sum() > 0.2 * act.size:
             keep = ~hit
-            act, front, rest, g_row, g_bit = act[keep], front[keep], rest[keep], g_row[keep], g_bit[keep]
+            act, front, rest, g_row, g_bit = (
+                act[keep],
+                front[keep],
+                rest[keep],
+                g_row[keep],
+                g_bit[keep],
+            )
             out, tmp = np.empty_like(front), np.empty_like(front)
     return long_
 
@@ -281,8 +289,11 @@ def _component_rounds(batch: Draws, min_moves: int):
     p_s, p_g = batch.s.reshape(-1), batch.g.reshape(-1)
     (sw, sm), (gw, gm) = _cell_masks(p_s, size, avail.dtype), _cell_masks(p_g, size, avail.dtype)
     words = avail.reshape(-1)
-    keep = np.flatnonzero((words[p_row * width + sw] & sm != 0) & (words[p_row * width + gw] & gm != 0)
-                          & (spare[p_row] > min_moves))
+    keep = np.flatnonzero(
+        (words[p_row * width + sw] & sm != 0)
+        & (words[p_row * width + gw] & gm != 0)
+        & (spare[p_row] > min_moves)
+    )
     p_row, p_j, p_s, sw, sm, gw, gm = (a[keep] for a in (p_row, p_j, p_s, sw, sm, gw, gm))
     first = np.flatnonzero(np.diff(p_row, prepend=-1))
     rows = p_row[first]
@@ -316,7 +327,9 @@ def _grid_lines(size: int, min_moves: int, dtype) -> np.ndarray:
     b = math.isqrt(min_moves)
     on = np.arange(size) % (b + 1) == b
     board = np.zeros((1, board_width(size)), dtype=dtype)
-    board[0, :size] = np.where(on, (1 << size) - 1, sum(1 << int(col) for col in np.flatnonzero(on)))
+    board[0, :size] = np.where(
+        on, (1 << size) - 1, sum(1 << int(col) for col in np.flatnonzero(on))
+    )
     return board
 
 
@@ -325,7 +338,9 @@ def _decide_in_component(batch: Draws, job, min_moves: int, long_: np.ndarray) -
     pivots, comp, k, i, j = job
     size, s, g = batch.size, batch.s, batch.g
     ends = np.concatenate([s[i, j], g[i, j]])
-    dist = distances_from(comp, _board_of(pivots, size, comp.dtype), np.concatenate([k, k]), ends, size)
+    dist = distances_from(
+        comp, _board_of(pivots, size, comp.dtype), np.concatenate([k, k]), ends, size
+    )
     ds, dg = dist[: k.size], dist[k.size :]
     long_[i, j] = np.abs(ds - dg) >= min_moves  # |d(P,S) - d(P,G)| <= d(S,G) <= d(P,S) + d(P,G)
     todo = (ds + dg >= min_moves) & ~long_[i, j]
@@ -396,9 +411,17 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, seed: int = 0,
-                   stream: int = 0, workers: int | None = None, exclude=(), progress: str | None = None,
-                   stats: dict | None = None):
+def generate_mazes(
+    n: int,
+    size: int = 30,
+    min_path_moves: int | None = None,
+    seed: int = 0,
+    stream: int = 0,
+    workers: int | None = None,
+    exclude=(),
+    progress: str | None = None,
+    stats: dict | None = None,
+):
     """`n` mazes, one per wall layout: inputs, labels (n, size*size) uint8 (HRM tokens).
 
     A pure function of (n, size, min_path_moves, seed, stream), whatever `workers`: chunks are
@@ -415,15 +438,18 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
     max_layouts = max(10**6, 20_000 * n)  # ~20x what 30x30 at 109 moves needs
     workers = workers or default_workers()
     seen, inputs, labels, tried = set(exclude), [], [], 0
-    bar = tqdm(total=n, desc=progress, unit="maze", leave=False,
-               disable=True if progress is None else None)  # None: drawn only on a terminal
+    bar = tqdm(
+        total=n, desc=progress, unit="maze", leave=False, disable=True if progress is None else None
+    )  # None: drawn only on a terminal
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         pending, index = deque(), 0
         while len(inputs) < n:
             if tried >= max_layouts:
-                raise RuntimeError(f"only {len(inputs)} of {n} mazes in {tried} layouts: "
-                                   f"--min-path-moves {moves} is too hard for --size {size}")
+                raise RuntimeError(
+                    f"only {len(inputs)} of {n} mazes in {tried} layouts: "
+                    f"--min-path-moves {moves} is too hard for --size {size}"
+                )
             while len(pending) < (2 * workers if pool else 1):
                 args = (seed, stream, index, size, moves)
                 pending.append(pool.submit(search_chunk, *args) if pool else args)
@@ -446,4 +472,6 @@ def generate_mazes(n: int, size: int = 30, min_path_moves: int | None = None, se
         if pool:
             pool.shutdown(wait=True, cancel_futures=True)
     shape = (n, size * size)
-    return np.array(inputs, dtype=np.uint8).reshape(shape), np.array(labels, dtype=np.uint8).reshape(shape)
+    return np.array(inputs, dtype=np.uint8).reshape(shape), np.array(
+        labels, dtype=np.uint8
+    ).reshape(shape)

@@ -14,8 +14,9 @@ torch RNG (which dropout uses and checkpoints restore).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -104,7 +105,7 @@ class EpochBatches(Sampler):
         epoch, first = divmod(self.global_step(), len(self))
         order = epoch_permutation(self.seed, epoch, self.n)
         for b in range(first, len(self)):
-            yield order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+            yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
 
 
 class _Base(pl.LightningDataModule):
@@ -119,9 +120,14 @@ class _Base(pl.LightningDataModule):
         return int(trainer.global_step) if trainer is not None else 0
 
     def _loader(self, dataset, sampler=None, seed_offset: int = 0) -> DataLoader:
-        return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=self.data_workers,
-                          generator=_generator(self.config.seed + seed_offset),
-                          persistent_workers=False)
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=self.data_workers,
+            generator=_generator(self.config.seed + seed_offset),
+            persistent_workers=False,
+        )
 
     def _val_loader(self, dataset: ArrayBatches) -> DataLoader:
         """Fixed batches in row order, on a stream of their own (seed + 1)."""
@@ -136,14 +142,24 @@ class ToyDataModule(_Base):
         c = config
         self._make_batch, self._make_val = toy.toy_streams(c)  # ValueError for another task
         if c.task == "parity":
-            self.data_meta = {"task": "parity", "bits": c.bits, "input_size": c.bits,
-                              "n_classes": 2, "val_size": c.val_size}
+            self.data_meta = {
+                "task": "parity",
+                "bits": c.bits,
+                "input_size": c.bits,
+                "n_classes": 2,
+                "val_size": c.val_size,
+            }
         else:
             places = toy.addition_places(c.sequence_length, c.max_digits)
-            self.data_meta = {"task": "addition", "sequence_length": c.sequence_length,
-                              "max_digits": c.max_digits, "places": places,
-                              "input_size": 10 * c.max_digits, "n_classes": toy.ADDITION_CLASSES,
-                              "val_size": c.val_size}
+            self.data_meta = {
+                "task": "addition",
+                "sequence_length": c.sequence_length,
+                "max_digits": c.max_digits,
+                "places": places,
+                "input_size": 10 * c.max_digits,
+                "n_classes": toy.ADDITION_CLASSES,
+                "val_size": c.val_size,
+            }
         self._val: ArrayBatches | None = None
 
     def train_dataloader(self) -> DataLoader:
@@ -165,26 +181,36 @@ class MazeDataModule(_Base):
         root = Path(config.data_dir)
         train, test = load_maze_split(root, "train"), load_maze_split(root, "test")
         if train.size != test.size:
-            raise ValueError(f"{root}: train mazes are {train.size}x{train.size} "
-                             f"but test mazes are {test.size}x{test.size}")
+            raise ValueError(
+                f"{root}: train mazes are {train.size}x{train.size} "
+                f"but test mazes are {test.size}x{test.size}"
+            )
         self._train = ArrayBatches(self._arrays(train))
         self._test = ArrayBatches(self._arrays(test))
         steps = math.ceil(len(self._train) / config.batch_size)
-        self.data_meta = {"task": "maze", "vocab_size": int(train.meta["vocab_size"]),
-                          "seq_len": int(train.meta["seq_len"]), "size": int(train.size),
-                          "n_train": len(self._train), "n_test": len(self._test),
-                          "steps_per_epoch": steps, "data_dir": str(root),
-                          "dataset_hash": content_hash(root)}
+        self.data_meta = {
+            "task": "maze",
+            "vocab_size": int(train.meta["vocab_size"]),
+            "seq_len": int(train.meta["seq_len"]),
+            "size": int(train.size),
+            "n_train": len(self._train),
+            "n_test": len(self._test),
+            "steps_per_epoch": steps,
+            "data_dir": str(root),
+            "dataset_hash": content_hash(root),
+        }
 
     @staticmethod
     def _arrays(split) -> dict[str, np.ndarray]:
         n = len(split.inputs)
-        return {"inputs": split.inputs.astype(np.int64), "labels": split.labels.astype(np.int64),
-                "index": np.arange(n, dtype=np.int64)}
+        return {
+            "inputs": split.inputs.astype(np.int64),
+            "labels": split.labels.astype(np.int64),
+            "index": np.arange(n, dtype=np.int64),
+        }
 
     def _sampler(self, global_step: Callable[[], int]) -> EpochBatches:
-        return EpochBatches(len(self._train), self.config.batch_size, self.config.seed,
-                            global_step)
+        return EpochBatches(len(self._train), self.config.batch_size, self.config.seed, global_step)
 
     def train_batch(self, step: int) -> dict[str, torch.Tensor]:
         """The training batch at global step `step`."""

@@ -7,7 +7,8 @@ its own stream, which no training step uses. Every draw goes through `_rng(seed,
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
 
 # --- parity (Graves 3.1) ---------------------------------------------------------------------
 
+
 def parity_k_range(bits: int, extrapolate: bool, split: str) -> tuple[int, int]:
     """(k_min, k_max) of non-zero entries: 1..bits, or with `extrapolate` (PonderNet 3.1)
     train on 1..bits//2 and validate on bits//2+1..bits."""
@@ -43,8 +45,9 @@ def parity_k_range(bits: int, extrapolate: bool, split: str) -> tuple[int, int]:
     return (1, half) if split == "train" else (half + 1, bits)
 
 
-def _parity(rng: np.random.Generator, n: int, bits: int, layout: str, k_min: int,
-            k_max: int | None) -> dict[str, np.ndarray]:
+def _parity(
+    rng: np.random.Generator, n: int, bits: int, layout: str, k_min: int, k_max: int | None
+) -> dict[str, np.ndarray]:
     k_max = bits if k_max is None else k_max
     if layout not in ("random", "prefix"):
         raise ValueError(f"parity layout must be 'random' or 'prefix', got {layout!r}")
@@ -62,15 +65,23 @@ def _parity(rng: np.random.Generator, n: int, bits: int, layout: str, k_min: int
     return {"x": x, "y": y, "k": k.astype(np.int64)}
 
 
-def parity_batch(seed: int, step: int, batch_size: int, bits: int, layout: str = "random",
-                 k_min: int = 1, k_max: int | None = None) -> dict[str, np.ndarray]:
+def parity_batch(
+    seed: int,
+    step: int,
+    batch_size: int,
+    bits: int,
+    layout: str = "random",
+    k_min: int = 1,
+    k_max: int | None = None,
+) -> dict[str, np.ndarray]:
     """Training batch `step`: k ~ U{k_min..k_max} entries set to +-1 (at random positions, or
     the first k with layout "prefix"), the rest 0; y = parity of the number of +1 entries."""
     return _parity(_rng(seed, _PARITY_TRAIN, step), batch_size, bits, layout, k_min, k_max)
 
 
-def parity_val_set(seed: int, size: int, bits: int, layout: str = "random",
-                   extrapolate: bool = False) -> dict[str, np.ndarray]:
+def parity_val_set(
+    seed: int, size: int, bits: int, layout: str = "random", extrapolate: bool = False
+) -> dict[str, np.ndarray]:
     """The fixed validation set (its own stream); k > bits//2 when `extrapolate`."""
     k_min, k_max = parity_k_range(bits, extrapolate, "val")
     return _parity(_rng(seed, _PARITY_VAL, 0), size, bits, layout, k_min, k_max)
@@ -78,10 +89,11 @@ def parity_val_set(seed: int, size: int, bits: int, layout: str = "random",
 
 # --- addition (Graves 3.3) -------------------------------------------------------------------
 
+
 def addition_places(sequence_length: int, max_digits: int) -> int:
     """P = D + ceil(log10(T)): a sum of T numbers below 10**D is below T * 10**D <= 10**P."""
     extra = 0
-    while 10 ** extra < sequence_length:  # smallest e with 10**e >= T, exact in integers
+    while 10**extra < sequence_length:  # smallest e with 10**e >= T, exact in integers
         extra += 1
     return max_digits + extra
 
@@ -97,15 +109,22 @@ def _sum_targets(total: np.ndarray, places: int) -> np.ndarray:
     return np.where(np.arange(places) < width[..., None], digit, BLANK).astype(np.int64)
 
 
-def _addition(rng: np.random.Generator, n: int, sequence_length: int,
-              max_digits: int, distribution: str = "fixed") -> dict[str, np.ndarray]:
+def _addition(
+    rng: np.random.Generator,
+    n: int,
+    sequence_length: int,
+    max_digits: int,
+    distribution: str = "fixed",
+) -> dict[str, np.ndarray]:
     t, d = sequence_length, max_digits
     places = addition_places(t, d)
     if t < 1 or d < 1 or places > _MAX_PLACES:
         raise ValueError(f"need T >= 1, 1 <= D and D + ceil(log10 T) <= {_MAX_PLACES}")
     if distribution not in ADDITION_DISTRIBUTIONS:
-        raise ValueError(f"addition distribution must be one of {', '.join(ADDITION_DISTRIBUTIONS)}"
-                         f"; got {distribution!r}")
+        raise ValueError(
+            f"addition distribution must be one of {', '.join(ADDITION_DISTRIBUTIONS)}"
+            f"; got {distribution!r}"
+        )
     n_digits = rng.integers(1, d + 1, size=(n, t))  # (B, T) D_i ~ U{1..D}
     digit = rng.integers(0, 10, size=(n, t, d))  # (B, T, D) most significant first
     if distribution == "fixed":
@@ -120,18 +139,23 @@ def _addition(rng: np.random.Generator, n: int, sequence_length: int,
     digit = np.where(used, digit, 0)
     # value = sum_j digit_j * 10**(D_i - 1 - j) over the used positions j < D_i
     power = np.where(used, n_digits[..., None] - 1 - np.arange(d), 0)
-    value = (digit * 10 ** power).sum(axis=2)  # (B, T) int64; unused slots hold digit 0
+    value = (digit * 10**power).sum(axis=2)  # (B, T) int64; unused slots hold digit 0
     onehot = (digit[..., None] == np.arange(10)) & used[..., None]  # (B, T, D, 10)
     x = onehot.reshape(n, t, 10 * d).astype(np.float32)
 
     y = _sum_targets(np.cumsum(value, axis=1), places)  # (B, T, P)
     mask = (np.arange(t) > 0) & present  # no target at t = 0, nor on padding
-    return {"x": x, "y": y, "mask": mask, "present": present,
-            "digits": n_digits.astype(np.int64)}
+    return {"x": x, "y": y, "mask": mask, "present": present, "digits": n_digits.astype(np.int64)}
 
 
-def addition_batch(seed: int, step: int, batch_size: int, sequence_length: int,
-                   max_digits: int, distribution: str = "fixed") -> dict[str, np.ndarray]:
+def addition_batch(
+    seed: int,
+    step: int,
+    batch_size: int,
+    sequence_length: int,
+    max_digits: int,
+    distribution: str = "fixed",
+) -> dict[str, np.ndarray]:
     """Training batch `step` of Graves' addition task.
 
     x (B, T, 10*D): T numbers of D_i ~ U{1..D} digits, one-hot, most significant digit first,
@@ -143,21 +167,24 @@ def addition_batch(seed: int, step: int, batch_size: int, sequence_length: int,
     (Graves 3.3): each sequence has 1..T numbers (uniform) and every digit is uniform 0-9;
     the steps past a sequence's length are padding: present (B, T) False, x 0, mask False.
     """
-    return _addition(_rng(seed, _ADDITION_TRAIN, step), batch_size, sequence_length, max_digits,
-                     distribution)
+    return _addition(
+        _rng(seed, _ADDITION_TRAIN, step), batch_size, sequence_length, max_digits, distribution
+    )
 
 
-def addition_val_set(seed: int, size: int, sequence_length: int, max_digits: int,
-                     distribution: str = "fixed") -> dict[str, np.ndarray]:
+def addition_val_set(
+    seed: int, size: int, sequence_length: int, max_digits: int, distribution: str = "fixed"
+) -> dict[str, np.ndarray]:
     """The fixed addition validation set, drawn from its own stream (see `addition_batch`)."""
-    return _addition(_rng(seed, _ADDITION_VAL, 0), size, sequence_length, max_digits,
-                     distribution)
+    return _addition(_rng(seed, _ADDITION_VAL, 0), size, sequence_length, max_digits, distribution)
 
 
 # --- the streams of a config -----------------------------------------------------------------
 
-def toy_streams(config: Any) -> tuple[Callable[[int], dict[str, np.ndarray]],
-                                      Callable[[], dict[str, np.ndarray]]]:
+
+def toy_streams(
+    config: Any,
+) -> tuple[Callable[[int], dict[str, np.ndarray]], Callable[[], dict[str, np.ndarray]]]:
     """(make_batch, make_val) of a parity or addition `ExperimentConfig`: `make_batch(step)` is
     the training batch at global step `step`, `make_val()` the fixed validation set.
 
@@ -168,16 +195,40 @@ def toy_streams(config: Any) -> tuple[Callable[[int], dict[str, np.ndarray]],
     c = config
     if c.task == "parity":
         k_min, k_max = parity_k_range(c.bits, c.parity_extrapolate, "train")
-        make_batch = functools.partial(parity_batch, c.seed, batch_size=c.batch_size, bits=c.bits,
-                                       layout=c.parity_layout, k_min=k_min, k_max=k_max)
-        make_val = functools.partial(parity_val_set, c.seed, c.val_size, c.bits,
-                                     layout=c.parity_layout, extrapolate=c.parity_extrapolate)
+        make_batch = functools.partial(
+            parity_batch,
+            c.seed,
+            batch_size=c.batch_size,
+            bits=c.bits,
+            layout=c.parity_layout,
+            k_min=k_min,
+            k_max=k_max,
+        )
+        make_val = functools.partial(
+            parity_val_set,
+            c.seed,
+            c.val_size,
+            c.bits,
+            layout=c.parity_layout,
+            extrapolate=c.parity_extrapolate,
+        )
     elif c.task == "addition":
-        make_batch = functools.partial(addition_batch, c.seed, batch_size=c.batch_size,
-                                       sequence_length=c.sequence_length, max_digits=c.max_digits,
-                                       distribution=c.addition_distribution)
-        make_val = functools.partial(addition_val_set, c.seed, c.val_size, c.sequence_length,
-                                     c.max_digits, c.addition_distribution)
+        make_batch = functools.partial(
+            addition_batch,
+            c.seed,
+            batch_size=c.batch_size,
+            sequence_length=c.sequence_length,
+            max_digits=c.max_digits,
+            distribution=c.addition_distribution,
+        )
+        make_val = functools.partial(
+            addition_val_set,
+            c.seed,
+            c.val_size,
+            c.sequence_length,
+            c.max_digits,
+            c.addition_distribution,
+        )
     else:
         raise ValueError(f"toy streams are parity and addition, not {c.task!r}")
     return make_batch, make_val

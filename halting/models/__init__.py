@@ -35,9 +35,21 @@ def build_model(config: ExperimentConfig, data_meta: dict[str, Any]) -> nn.Modul
     """Instantiate the registered model for `config.model_type`."""
     cls, cfg_cls = MODELS[config.model_type]
     input_size, output_shape = io_shapes(config, data_meta)
-    fields = set(cfg_cls.__dataclass_fields__) - {"task", "input_size", "output_shape",
-                                                  "criterion", "vocab_size"}
+    fields = set(cfg_cls.__dataclass_fields__) - {
+        "task",
+        "input_size",
+        "output_shape",
+        "criterion",
+        "vocab_size",
+    }
     kwargs = {k: getattr(config, k) for k in fields}
-    return cls(cfg_cls(task=config.task, input_size=input_size, output_shape=output_shape,
-                       criterion=config.criterion, vocab_size=int(data_meta.get("vocab_size", 6)),
-                       **kwargs))
+    return cls(
+        cfg_cls(
+            task=config.task,
+            input_size=input_size,
+            output_shape=output_shape,
+            criterion=config.criterion,
+            vocab_size=int(data_meta.get("vocab_size", 6)),
+            **kwargs,
+        )
+    )

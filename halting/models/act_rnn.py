@@ -44,7 +44,8 @@ class ACTRNNConfig:
 
 
 class ConvGRUCell(nn.Module):
-    """GRU whose gates are 3x3 convolutions: each cell's state is updated from its 4-neighbourhood."""
+    """GRU whose gates are 3x3 convolutions: each cell's state is updated from its
+    4-neighbourhood."""
 
     def __init__(self, in_channels: int, hidden: int):
         super().__init__()
@@ -63,8 +64,12 @@ class ACTRNN(nn.Module):
     def __init__(self, cfg: ACTRNNConfig):
         super().__init__()
         self.cfg = cfg
-        self.criterion = build_criterion(cfg.criterion, act_eps=cfg.act_eps,
-                                         lambda_p=cfg.lambda_p, pondernet_eval=cfg.pondernet_eval)
+        self.criterion = build_criterion(
+            cfg.criterion,
+            act_eps=cfg.act_eps,
+            lambda_p=cfg.lambda_p,
+            pondernet_eval=cfg.pondernet_eval,
+        )
         H = cfg.hidden_size
         out_dim = int(torch.tensor(cfg.output_shape).prod())
         self.conv = cfg.task == "maze" and cfg.rnn_encoder == "conv"
@@ -123,8 +128,13 @@ class ACTRNN(nn.Module):
         return torch.cat([x_t, flag], 1 if self.conv else -1)
 
     # -- forward -----------------------------------------------------------------------------
-    def forward(self, x: Tensor, mask: Tensor | None = None, mode: str | None = None,
-                record_steps: bool = False) -> HaltingOutput:
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        mode: str | None = None,
+        record_steps: bool = False,
+    ) -> HaltingOutput:
         """x: parity (B, bits) float, addition (B, T, 10D) float, maze (B, L) tokens.
 
         mask (B, T) marks the input steps that count in the ponder cost (default: all).
@@ -140,8 +150,9 @@ class ACTRNN(nn.Module):
         outs, step_outs, results = [], [], []
         for t in range(T):
             x_first, x_rest = self._flag(inputs[:, t], True), self._flag(inputs[:, t], False)
-            loop = PonderLoop(crit, self.halt, torch.ones(B, dtype=torch.bool, device=x.device),
-                              mode, M)
+            loop = PonderLoop(
+                crit, self.halt, torch.ones(B, dtype=torch.bool, device=x.device), mode, M
+            )
             per_step = []
             s = state
             for n in range(1, M + 1):
@@ -180,6 +191,13 @@ class ACTRNN(nn.Module):
         if self.cfg.task != "addition":  # T = 1: drop the time axis
             logits = logits[:, 0]
             steps_logits = steps_logits[:, :, 0] if keep_steps else None
-        return HaltingOutput(logits=logits, p=cat("p"), halt_prob=cat("halt_prob"),
-                             steps=cat("steps") * maskf, remainder=cat("remainder") * maskf,
-                             ponder_cost=cost, unit_mask=mask, step_logits=steps_logits)
+        return HaltingOutput(
+            logits=logits,
+            p=cat("p"),
+            halt_prob=cat("halt_prob"),
+            steps=cat("steps") * maskf,
+            remainder=cat("remainder") * maskf,
+            ponder_cost=cost,
+            unit_mask=mask,
+            step_logits=steps_logits,
+        )

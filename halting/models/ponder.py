@@ -25,8 +25,7 @@ class PonderLoop:
     p_n needs lambda_n of all M steps, evaluation included).
     """
 
-    def __init__(self, criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str,
-                 limit: int):
+    def __init__(self, criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str, limit: int):
         self.criterion, self.unit, self.limit = criterion, unit, limit
         self.halting = criterion.init_state(unit_mask, mode)
         self.keep_all = criterion.weighs_every_step(mode)  # else only s^K is read out
@@ -90,7 +89,8 @@ class _StepLinear(torch.autograd.Function):
         g_in, g_w = [], torch.zeros_like(weight)  # (1, H)
         for n, x in enumerate(inputs):
             g_n = g[..., n : n + 1]  # (*U, 1)
-            g_in.append((g_n * weight[0]).to(x.dtype) if ctx.needs_input_grad[3 + n]
-                        else None)  # (*U, H)
+            g_in.append(
+                (g_n * weight[0]).to(x.dtype) if ctx.needs_input_grad[3 + n] else None
+            )  # (*U, H)
             g_w.addmm_(g_n.reshape(1, -1), x.reshape(-1, x.shape[-1]).to(weight.dtype))
         return (None, g_w, g.sum().reshape(1), *g_in)

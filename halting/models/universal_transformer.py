@@ -28,7 +28,8 @@ PARITY_VOCAB = 4  # 0 CLS, then bit value + 2: -1 -> 1, 0 -> 2, +1 -> 3
 
 @dataclass(frozen=True)
 class UTConfig:
-    """Sizes and halting settings of a Universal Transformer (names as the runbook's --ut_* flags)."""
+    """Sizes and halting settings of a Universal Transformer (names as the runbook's --ut_*
+    flags)."""
 
     task: str  # parity | addition | maze
     input_size: int  # parity: bits; addition: 10 * max_digits; maze: cells L
@@ -67,14 +68,17 @@ class EncoderLayer(nn.Module):
         super().__init__()
         H, K, V = cfg.hidden_size, cfg.ut_key_depth, cfg.ut_value_depth
         if K % cfg.ut_heads or V % cfg.ut_heads:
-            raise ValueError(f"ut_key_depth ({K}) and ut_value_depth ({V}) must be divisible by "
-                             f"ut_heads ({cfg.ut_heads})")
+            raise ValueError(
+                f"ut_key_depth ({K}) and ut_value_depth ({V}) must be divisible by "
+                f"ut_heads ({cfg.ut_heads})"
+            )
         self.heads = cfg.ut_heads
         self.ln1, self.ln2 = nn.LayerNorm(H), nn.LayerNorm(H)
         self.q, self.k, self.v = nn.Linear(H, K), nn.Linear(H, K), nn.Linear(H, V)
         self.o = nn.Linear(V, H)
-        self.ffn = nn.Sequential(nn.Linear(H, cfg.ut_filter_size), nn.ReLU(),
-                                 nn.Linear(cfg.ut_filter_size, H))
+        self.ffn = nn.Sequential(
+            nn.Linear(H, cfg.ut_filter_size), nn.ReLU(), nn.Linear(cfg.ut_filter_size, H)
+        )
         self.drop = nn.Dropout(cfg.dropout)
         self.p_drop = cfg.dropout
 
@@ -86,8 +90,13 @@ class EncoderLayer(nn.Module):
             return t.view(B, L, self.heads, -1).transpose(1, 2)
 
         a = F.scaled_dot_product_attention(
-            split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=attn_mask,
-            dropout_p=self.p_drop if self.training else 0.0, is_causal=causal)
+            split(self.q(x)),
+            split(self.k(x)),
+            split(self.v(x)),
+            attn_mask=attn_mask,
+            dropout_p=self.p_drop if self.training else 0.0,
+            is_causal=causal,
+        )
         s = s + self.drop(self.o(a.transpose(1, 2).reshape(B, L, -1)))
         return s + self.drop(self.ffn(self.ln2(s)))
 
@@ -98,8 +107,12 @@ class UniversalTransformer(nn.Module):
     def __init__(self, cfg: UTConfig):
         super().__init__()
         self.cfg = cfg
-        self.criterion = build_criterion(cfg.criterion, act_eps=cfg.act_eps,
-                                         lambda_p=cfg.lambda_p, pondernet_eval=cfg.pondernet_eval)
+        self.criterion = build_criterion(
+            cfg.criterion,
+            act_eps=cfg.act_eps,
+            lambda_p=cfg.lambda_p,
+            pondernet_eval=cfg.pondernet_eval,
+        )
         E, H = cfg.ut_embedding_size, cfg.hidden_size
         if cfg.task == "addition":
             self.embed = nn.Linear(cfg.input_size, E)
@@ -130,9 +143,15 @@ class UniversalTransformer(nn.Module):
             return y[:, 0]  # (B, 2)
         return y.reshape(*s.shape[:2], *self.cfg.output_shape)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, mode: str | None = None,
-                record_steps: bool = False) -> HaltingOutput:
-        """x: maze (B, L) tokens, parity (B, bits), addition (B, T, 10D); mask (B, L) valid positions."""
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        mode: str | None = None,
+        record_steps: bool = False,
+    ) -> HaltingOutput:
+        """x: maze (B, L) tokens, parity (B, bits), addition (B, T, 10D); mask (B, L) valid
+        positions."""
         mode = mode or ("train" if self.training else "eval")
         crit, M, cfg = self.criterion, self.cfg.ut_max_hops, self.cfg
         keep_steps = record_steps or (crit.needs_step_outputs and mode == "train")
@@ -156,6 +175,13 @@ class UniversalTransformer(nn.Module):
         cost = (r["cost"].sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
         if keep_steps:
             per_step += [per_step[-1]] * (M - len(per_step))
-        return HaltingOutput(logits=self._readout(acc), p=r["p"], halt_prob=r["halt_prob"],
-                             steps=r["steps"], remainder=r["remainder"], ponder_cost=cost,
-                             unit_mask=mask, step_logits=torch.stack(per_step) if keep_steps else None)
+        return HaltingOutput(
+            logits=self._readout(acc),
+            p=r["p"],
+            halt_prob=r["halt_prob"],
+            steps=r["steps"],
+            remainder=r["remainder"],
+            ponder_cost=cost,
+            unit_mask=mask,
+            step_logits=torch.stack(per_step) if keep_steps else None,
+        )

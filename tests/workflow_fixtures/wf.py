@@ -12,8 +12,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent
-WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "envs", "schemas", "config.yaml", "profiles",
-            "presets")
+WORKFLOW = (
+    "Snakefile",
+    "rules",
+    "workflow_scripts",
+    "envs",
+    "schemas",
+    "config.yaml",
+    "profiles",
+    "presets",
+)
 TINY = ["--profile", "profiles/local", "--configfile", "tiny.yaml", "--replace-workflow-config"]
 SLURM_ENV = {"HALTING_SLURM_ACCOUNT": "acct42", "HALTING_MAIL_USER": "me@example.org"}
 
@@ -42,18 +50,27 @@ def write_yaml(path: Path, data: dict) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def snakemake(cwd: Path, *args: str, env: dict | None = None, check: bool = True,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+def snakemake(
+    cwd: Path, *args: str, env: dict | None = None, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`snakemake ARGS` in cwd with this interpreter; stdout and stderr captured as text."""
     full_env = {**os.environ, **(env or {})}
     for name in SLURM_ENV:  # only where a test sets them
         if env is None or name not in env:
             full_env.pop(name, None)
-    proc = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 
