@@ -9,6 +9,7 @@ parity16_tau_* together with parity16_act.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -52,13 +53,19 @@ def tau_sweeps(runs: Sequence[Run], task: str) -> list[dict[float, list[Run]]]:
     return [dict(sorted(g.items())) for g in groups.values() if len(g) >= MIN_SWEEP_TAUS]
 
 
+def _common_prefix(names: list[str]) -> str:
+    """ "parity16_tau_*" for parity16_tau_1e-4, parity16_tau_1e-3, ...; a single name as it is."""
+    prefix = os.path.commonprefix(names)
+    return names[0] if len(names) == 1 else f"{prefix}*"
+
+
 def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
     """Two panels against tau (log axis): the headline metric and the mean ponder steps of each
     run (small markers) and their mean over seeds (line), one line per sweep."""
     sweeps = tau_sweeps(runs, task)
     if not sweeps:
         raise NoData(f"{task}: no {MIN_SWEEP_TAUS} ACT experiments that differ only in tau")
-    fig, axes = style.new_figure(style.PAGE_WIDTH / 1.5, 2.6, ncols=2)
+    fig, axes = style.new_figure(style.PAGE_WIDTH, 2.6, ncols=2)
     styles = experiment_styles([(task, str(i)) for i in range(len(sweeps))])
     handles, names = [], []
     for i, sweep in enumerate(sweeps):
@@ -104,16 +111,19 @@ def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
                 markersize=3.5,
             )
         )
-        names.append(f"{', '.join(experiments)} (up to {seeds} seeds per τ)")
+        names.append(
+            f"{_common_prefix(experiments)} ({len(experiments)} experiments, "
+            f"up to {seeds} seeds per τ)"
+        )
     headline = sweeps[0][next(iter(sweeps[0]))][0].headline
     axes[0, 0].set_ylabel(f"{metric_name(headline)} (%)")
-    axes[0, 1].set_ylabel(f"{STEPS_LABEL} (learned halting)")
+    axes[0, 1].set_ylabel(STEPS_LABEL)
     for ax in axes[0]:
         ax.set_xscale("log")
         ax.set_xlabel("time penalty τ")
         ax.margins(y=0.08)
     fig.suptitle(
-        f"{style.task_name(task)}: accuracy and ponder steps vs τ "
+        f"{style.task_name(task)}: accuracy and ponder steps vs τ\n"
         "(line: mean over seeds; points: seeds)"
     )
     bottom_legend(fig, handles, names, max_cols=1)
