@@ -13,7 +13,7 @@ matplotlib Figure or raises `NoData` saying what is missing; this module orders 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
 # isort: split  (matplotlib after halting.style, which selects the Agg backend)
@@ -43,11 +43,11 @@ from halting.runs import (
 log = logging.getLogger(__name__)
 
 
-def iter_figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
-    """(file stem, figure) of every figure the runs have data for, in the paper's order.
-    Figures without data are skipped with an INFO log line saying why. Close each figure."""
+def _builders(runs: Sequence[Run]) -> list[tuple[str, Callable[..., Figure], tuple]]:
+    """(file stem, builder, its arguments after `runs`) of every figure the runs may have, in
+    the paper's order."""
     tasks = tasks_of(runs)
-    builders = [
+    return [
         *[(f"training_{t}", training_curves, (t,)) for t in tasks],
         *[(f"ponder_vs_difficulty_{t}", ponder_vs_difficulty, (t,)) for t in tasks],
         *[(f"accuracy_vs_ponder_{t}", accuracy_vs_ponder, (t,)) for t in tasks],
@@ -60,7 +60,17 @@ def iter_figures(runs: Sequence[Run]) -> Iterator[tuple[str, Figure]]:
         ],
         ("maze_hard_accuracy", maze_hard_accuracy, ()),
     ]
-    for name, build, args in builders:
+
+
+def iter_figures(
+    runs: Sequence[Run], only: Collection[str] | None = None
+) -> Iterator[tuple[str, Figure]]:
+    """(file stem, figure) of every figure the runs have data for (`only`: of these stems), in
+    the paper's order. Figures without data are skipped with an INFO log line saying why; the
+    ones not asked for are not drawn. Close each figure."""
+    for name, build, args in _builders(runs):
+        if only is not None and name not in only:
+            continue
         try:
             fig = build(runs, *args)
         except NoData as why:
@@ -101,22 +111,27 @@ def make_figures(
     if fmt not in FORMATS:
         raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     runs = load_runs(results_root, run_dirs)
+    names = [name for name, _, _ in _builders(runs)]
+    unknown = [n for n in only or () if n not in names]
+    if unknown:
+        raise ValueError(
+            f"--only: no figure {', '.join(unknown)} was drawn: not a figure of these runs "
+            f"(theirs: {', '.join(names)})"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # exists even when no figure has data
-    written, drawn = [], set()
+    written = []
     with style.context():
-        for name, fig in iter_figures(runs):
+        for name, fig in iter_figures(runs, only):
             try:
-                if only is None or name in only:
-                    written.append(save_figure(fig, out_dir / f"{name}.{fmt}", dpi=dpi))
-                    drawn.add(name)
+                written.append(save_figure(fig, out_dir / f"{name}.{fmt}", dpi=dpi))
             finally:
                 plt.close(fig)
-    missing = [n for n in only or () if n not in drawn]
-    if missing:
+    no_data = [n for n in only or () if out_dir / f"{n}.{fmt}" not in written]
+    if no_data:
         raise ValueError(
-            f"--only: no figure {', '.join(missing)} was drawn (no data, or not a "
-            "figure name: see the INFO lines)"
+            f"--only: no figure {', '.join(no_data)} was drawn: no data (the INFO lines say "
+            "what is missing)"
         )
     log.info("wrote %d figure(s) to %s", len(written), out_dir)
     return written

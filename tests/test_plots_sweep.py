@@ -93,46 +93,28 @@ def test_png_export_of_named_figures_for_web_pages(sweep_runs, tmp_path, capsys)
 
     root = sweep_runs[0].path.parents[2]
     out = tmp_path / "png"
-    assert (
-        main(
-            [
-                "figures",
-                "--results",
-                str(root),
-                "--out",
-                str(out),
-                "--format",
-                "png",
-                "--dpi",
-                "50",
-                "--only",
-                "tau_sweep_parity",
-                "training_parity",
-            ]
-        )
-        == 0
-    )
+    png = ["figures", "--results", str(root), "--out", str(out), "--format", "png"]
+    assert main([*png, "--dpi", "50", "--only", "tau_sweep_parity", "training_parity"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["tau_sweep_parity.png", "training_parity.png"]
     assert (out / "tau_sweep_parity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = (out / "tau_sweep_parity.png").read_bytes()
     figures.make_figures(root, out, fmt="png", only=["tau_sweep_parity"], dpi=50)
     assert (out / "tau_sweep_parity.png").read_bytes() == first  # no timestamp inside
-    assert (
-        main(
-            [
-                "figures",
-                "--results",
-                str(root),
-                "--out",
-                str(out),
-                "--format",
-                "png",
-                "--only",
-                "tau_sweep_maze",
-            ]
-        )
-        == 2
-    )
-    assert "--only: no figure tau_sweep_maze was drawn" in capsys.readouterr().err
+    assert main([*png, "--only", "tau_sweep_maze"]) == 2
+    err = capsys.readouterr().err
+    assert "--only: no figure tau_sweep_maze was drawn" in err
+    assert "not a figure of these runs (theirs: training_parity, " in err
+    assert main([*png, "--only", "maze_hard_accuracy"]) == 2  # a figure, but no 30x30 maze runs
+    assert "no figure maze_hard_accuracy was drawn: no data" in capsys.readouterr().err
     with pytest.raises(ValueError, match="figure format must be one of pdf, png, got 'svg'"):
         figures.make_figures(root, out, fmt="svg")
+
+
+def test_only_draws_just_the_figures_asked_for(sweep_runs):
+    import matplotlib.pyplot as plt
+
+    with style.context():
+        drawn = list(figures.iter_figures(sweep_runs, only={"tau_sweep_parity"}))
+    for _, fig in drawn:
+        plt.close(fig)
+    assert [name for name, _ in drawn] == ["tau_sweep_parity"]
