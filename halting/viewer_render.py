@@ -144,14 +144,22 @@ def available_devices() -> list[str]:
     return devices
 
 
-def forward(model: torch.nn.Module, x: torch.Tensor, mode: str = "eval", seed: int = 0):
-    """One no-grad forward with per-step outputs; the RNG is seeded so PonderNet's sampled
-    halting gives the same answer on every rerun of the page."""
+def forward(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    mode: str = "eval",
+    seed: int = 0,
+    mask: torch.Tensor | None = None,
+):
+    """One no-grad forward with per-step outputs (`mask`: the units that ponder, as
+    `halting.metrics.model_mask`); the RNG is seeded so PonderNet's sampled halting gives the
+    same answer on every rerun of the page."""
     device = next(model.parameters()).device
     forked = [device.index or 0] if device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)
-        return model(x.to(device), mode=mode, record_steps=True)
+        mask = None if mask is None else mask.to(device)
+        return model(x.to(device), mask=mask, mode=mode, record_steps=True)
 
 
 def _steps_run(steps: np.ndarray, limit: int) -> int:
@@ -384,7 +392,8 @@ def addition_by_difficulty(
         int(config["max_digits"]),
         config.get("addition_distribution", "fixed"),
     )
-    out = forward(model, torch.from_numpy(batch["x"]), mode, seed)
+    present = torch.from_numpy(batch["present"])  # (B, T): False past a shorter sequence's end
+    out = forward(model, torch.from_numpy(batch["x"]), mode, seed, mask=present)
     right = (out.logits.argmax(-1).cpu().numpy() == batch["y"]).all(-1)  # (B, T)
     steps = out.steps.cpu().numpy()  # (B, T): one unit per input step for both backbones
     scored = batch["mask"]

@@ -255,6 +255,20 @@ def test_addition_by_difficulty_groups_steps_by_digits(model_type):
     assert trace.logits.shape == (3, toy.addition_places(4, 2), 11) and trace.p.shape[0] == 3
 
 
+def test_addition_by_difficulty_hands_graves_padding_to_the_model_as_its_unit_mask():
+    """Under Graves' distribution the steps past a sequence's end are padding: the model gets
+    `present` as its mask, as in training and evaluation (no ponder steps there)."""
+    model = tiny_model("addition", "act_rnn", sequence_length=4, max_digits=2)
+    config = {"sequence_length": 4, "max_digits": 2, "addition_distribution": "graves"}
+    seen = []
+    forward = model.forward
+    model.forward = lambda x, mask=None, **kw: (seen.append(mask), forward(x, mask=mask, **kw))[1]
+    table = vr.addition_by_difficulty(model, config, size=32)
+    present = toy.addition_batch(0, 0, 32, 4, 2, "graves")["present"]
+    assert seen[0] is not None and seen[0].cpu().numpy().tolist() == present.tolist()
+    assert not present.all() and table["examples"].sum() == (present[:, 1:]).sum()
+
+
 # --- runs and curves -------------------------------------------------------------------------
 
 
