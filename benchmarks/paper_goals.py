@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from halting.runs import Run, difficulty_rho, load_run  # noqa: E402
+from halting.runs import Run, difficulty_rho, experiment_table, load_run, mean_ci  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ def _learned(runs: list[Run], key: str) -> np.ndarray:
 
 
 def _rho(runs: list[Run]) -> float:
-    return float(np.mean([difficulty_rho(r.per_example) for r in runs]))
+    """Mean rho over seeds, the summary's rule (`mean_ci`: NaN seeds dropped)."""
+    return mean_ci([difficulty_rho(r.per_example) for r in runs])[0]
 
 
 SWEEP = (
@@ -181,7 +182,7 @@ def verdict(goal: Goal, value: float) -> str:
 def load_preset_runs(results: Path, preset: dict) -> tuple[dict[str, list[Run]], list[str]]:
     """Runs of each of the preset's experiments (seed order) and the run folders missing."""
     runs, missing = {}, []
-    for name in preset["run_experiments"]:
+    for name in preset.get("run_experiments") or preset["experiments"]:
         block = preset["experiments"][name]
         runs[name] = []
         for seed in block["seeds"]:
@@ -215,20 +216,20 @@ def experiments_table(runs: dict[str, list[Run]]) -> list[str]:
         "| train min | source |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    # the summary's own per-experiment numbers (results/summary.csv)
+    table = experiment_table([r for rs in runs.values() for r in rs]).set_index("experiment")
     for name, rs in runs.items():
         if not rs:
             lines.append(f"| {name} | 0 | missing | | | | | |")
             continue
-        head = _head(rs)
-        seeds = ", ".join(f"{100 * v:.1f}" for v in head)
-        rhos = np.array([difficulty_rho(r.per_example) for r in rs])  # NaN: constant steps
-        rho = rhos[np.isfinite(rhos)].mean() if np.isfinite(rhos).any() else math.nan
-        minutes = [r.meta["train_seconds"] / 60 for r in rs if r.meta.get("train_seconds")]
-        train = f"{np.mean(minutes):.1f}" if minutes else "n/a"
+        row = table.loc[name]
+        seeds = ", ".join(f"{100 * v:.1f}" for v in _head(rs))
+        minutes = row["train_seconds_mean"] / 60
+        train = f"{minutes:.1f}" if math.isfinite(minutes) else "n/a"
         source = f"results/{rs[0].task}/{name}/seed*/eval.json"
         lines.append(
-            f"| {name} | {len(rs)} | {rs[0].headline} | {100 * head.mean():.1f}% ({seeds}) "
-            f"| {np.mean([r.steps_mean for r in rs]):.2f} | {rho:.3f} | {train} | `{source}` |"
+            f"| {name} | {len(rs)} | {row['headline']} | {100 * row['headline_mean']:.1f}% "
+            f"({seeds}) | {row['steps_mean']:.2f} | {row['rho_mean']:.3f} | {train} | `{source}` |"
         )
     return lines
 

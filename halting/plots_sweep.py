@@ -8,7 +8,6 @@ parity16_tau_* together with parity16_act.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
@@ -19,6 +18,7 @@ from matplotlib.figure import Figure  # noqa: E402  (after halting.style selecte
 from matplotlib.lines import Line2D  # noqa: E402
 
 from halting import style
+from halting.config import canonical_json
 from halting.plots_common import (
     STEPS_LABEL,
     NoData,
@@ -39,7 +39,7 @@ def _sweep_key(run: Run) -> str | None:
     config = run.meta.get("config")
     if run.meta["criterion"] != "act" or not isinstance(config, dict) or run.meta["tau"] is None:
         return None
-    return json.dumps({k: v for k, v in config.items() if k not in SWEPT_FIELDS}, sort_keys=True)
+    return canonical_json({k: v for k, v in config.items() if k not in SWEPT_FIELDS})
 
 
 def tau_sweeps(runs: Sequence[Run], task: str) -> list[dict[float, list[Run]]]:

@@ -57,6 +57,22 @@ def merged_config(*overlays: str) -> dict:
     return config
 
 
+def dry_run_small_with(wf: Path, overlay: dict, name: str = "overlay.yaml", check: bool = True):
+    """A dry run of the local profile with presets/small.yaml and then `overlay`, written to
+    `wf/name`, merged over config.yaml."""
+    write_yaml(wf / name, overlay)
+    return snakemake(
+        wf,
+        "-n",
+        "--profile",
+        "profiles/local",
+        "--configfile",
+        "presets/small.yaml",
+        name,
+        check=check,
+    )
+
+
 # --- static checks ------------------------------------------------------------------------------
 
 
@@ -288,24 +304,11 @@ def test_paper_preset_names_and_goals():
 
 
 def test_run_experiments_naming_an_unknown_experiment_fails_at_parse_time(wf: Path):
-    write_yaml(wf / "only.yaml", {"run_experiments": ["parity_act", "parity_atc"]})
-    proc = snakemake(
-        wf,
-        "-n",
-        "--profile",
-        "profiles/local",
-        "--configfile",
-        "presets/small.yaml",
-        "only.yaml",
-        check=False,
-    )
+    proc = dry_run_small_with(wf, {"run_experiments": ["parity_act", "parity_atc"]}, check=False)
     assert proc.returncode != 0
     first = error_first_line(proc.stderr + proc.stdout)
     assert "run_experiments: 'parity_atc' not in `experiments`" in first, first
-    write_yaml(wf / "only.yaml", {"run_experiments": ["parity_act"]})
-    proc = snakemake(
-        wf, "-n", "--profile", "profiles/local", "--configfile", "presets/small.yaml", "only.yaml"
-    )
+    proc = dry_run_small_with(wf, {"run_experiments": ["parity_act"]})
     assert job_counts(proc.stdout)["train"] == 2  # parity_act's two seeds, nothing else
 
 
@@ -376,17 +379,7 @@ def test_slurm_profile_without_account_variable_fails_naming_it(wf: Path):
     ],
 )
 def test_config_typo_fails_before_any_job_naming_the_key(wf: Path, overlay: dict, message: str):
-    write_yaml(wf / "typo.yaml", overlay)
-    proc = snakemake(
-        wf,
-        "-n",
-        "--profile",
-        "profiles/local",
-        "--configfile",
-        "presets/small.yaml",
-        "typo.yaml",
-        check=False,
-    )
+    proc = dry_run_small_with(wf, overlay, name="typo.yaml", check=False)
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout, proc.stderr[-3000:]
 
@@ -658,17 +651,7 @@ def test_config_yaml_error_the_small_preset_overrides_fails_the_local_dry_run(
 def test_schema_error_names_the_experiment_and_key_in_its_first_line(
     wf: Path, overlay: dict, message: str
 ):
-    write_yaml(wf / "typo.yaml", overlay)
-    proc = snakemake(
-        wf,
-        "-n",
-        "--profile",
-        "profiles/local",
-        "--configfile",
-        "presets/small.yaml",
-        "typo.yaml",
-        check=False,
-    )
+    proc = dry_run_small_with(wf, overlay, name="typo.yaml", check=False)
     assert proc.returncode != 0
     first = error_first_line(proc.stderr + proc.stdout)
     assert first.startswith("config.yaml + presets/small.yaml + typo.yaml: "), first
