@@ -2,7 +2,7 @@
 benchmarks/scale.py (CPU) and benchmarks/gpu.py (CUDA) share.
 
 `measure` trains one experiment with the Trainer, callbacks and checkpoint plugin that
-`halting.train.train` uses (EMA when on), times each step after the warm-up, saves (and times)
+`training.train.train` uses (EMA when on), times each step after the warm-up, saves (and times)
 a real resumable checkpoint (weights, AdamW state, EMA) at the last step and times one
 validation batch; `project` turns that into the time of an epoch and of the whole run, in
 230-minute Slurm chunks, and the disk the retention policy needs.
@@ -24,12 +24,12 @@ import torch
 import yaml
 from torch import Tensor
 
-from halting import checkpoint as ckpt_io
-from halting.callbacks import Guard, RNGState
 from halting.config import ExperimentConfig, make_config
 from halting.data.modules import make_datamodule
-from halting.system import HaltingSystem, batch_metrics
-from halting.train import _QUIET, _validation_schedule, code_version, disk_bound
+from halting.training import checkpoint as ckpt_io
+from halting.training.callbacks import Guard, RNGState
+from halting.training.system import HaltingSystem, batch_metrics
+from halting.training.train import _QUIET, _validation_schedule, code_version, disk_bound
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.yaml"
@@ -298,7 +298,7 @@ def schedule(
 def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[str, Any]:
     """Epoch and full-run seconds (training steps, validation batches and checkpoint writes),
     the 230-minute chunks the run needs, and the checkpoint disk bound that `halting train`
-    states at start (halting.train.disk_bound: the newest `keep` periodic files, one more
+    states at start (halting.training.train.disk_bound: the newest `keep` periodic files, one more
     while the next is written, last.ckpt and final.ckpt).
 
     The steps were timed at the ponder steps K the fresh network runs (ACT's halting bias gives

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from halting.system import HaltingSystem, batch_metrics
+from halting.training.system import HaltingSystem, batch_metrics
 
 TARGET = 1.10  # ACT step time / fixed-depth step time
 

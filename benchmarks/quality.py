@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from halting.evaluate import evaluate
-from halting.train import train
+from halting.evaluation.evaluate import evaluate
+from halting.training.train import train
 
 PARITY = dict(
     task="parity",

@@ -13,16 +13,19 @@ import sys
 # name -> (module, help). Each module defines `add_arguments(parser, command)` and
 # `run(args, command) -> int` (exit status).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "build-maze": ("halting.data.maze_cli", "build a Maze-Hard dataset folder (HRM/TRM format)"),
+    "build-maze": ("halting.data.cli", "build a Maze-Hard dataset folder (HRM/TRM format)"),
     "maze-stats": (
-        "halting.data.maze_cli",
+        "halting.data.cli",
         "print statistics of maze dataset folders side by side",
     ),
-    "train": ("halting.train_cli", "train a model (the runbook's train.py / tasks/*.py flags)"),
-    "evaluate": ("halting.evaluate", "evaluate a checkpoint: eval.json + per_example.parquet"),
-    "figures": ("halting.figures", "draw the paper figures from finished runs"),
-    "summary": ("halting.report", "write summary.pdf / .csv / .tex from finished runs"),
-    "view": ("halting.viewer_cli", "start the Streamlit inference viewer"),
+    "train": ("halting.training.cli", "train a model (the runbook's train.py / tasks/*.py flags)"),
+    "evaluate": (
+        "halting.evaluation.evaluate",
+        "evaluate a checkpoint: eval.json + per_example.parquet",
+    ),
+    "figures": ("halting.report.figures", "draw the paper figures from finished runs"),
+    "summary": ("halting.report.summary", "write summary.pdf / .csv / .tex from finished runs"),
+    "view": ("halting.viewer.cli", "start the Streamlit inference viewer"),
     "doctor": ("halting.doctor", "check torch, CUDA, the GPU and the Slurm job (runbook step 3)"),
 }
 

@@ -281,7 +281,7 @@ def config_hash(values: dict[str, Any], length: int = 12) -> str:
 
 
 # The length of a run: a checkpoint of the same config with other totals is continued
-# (halting.train), and the workflow's checkpoint folder is named without them.
+# (halting.training.train), and the workflow's checkpoint folder is named without them.
 TOTALS = ("max_steps", "max_epochs")
 
 

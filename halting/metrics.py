@@ -19,7 +19,7 @@ from halting.data.grid import PAD, PATH, is_valid_optimal
 
 def model_input(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """The tensor a model consumes: parity/addition `x`, maze `inputs`. Here, not in
-    `halting.system`, so that evaluation reads batches the same way without Lightning."""
+    `halting.training.system`, so that evaluation reads batches the same way without Lightning."""
     return batch["inputs"] if task == "maze" else batch["x"]
 
 

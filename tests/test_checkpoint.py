@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import halting
-from halting import checkpoint as ck
-from halting.train import train
+from halting.training import checkpoint as ck
+from halting.training.train import train
 
 TINY = {
     "task": "parity",
@@ -187,7 +187,7 @@ def test_second_trainer_on_a_locked_run_is_refused(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from halting.checkpoint import RunLock; "
+            "import sys, time; from halting.training.checkpoint import RunLock; "
             f"RunLock({str(tmp_path / 'checkpoints')!r}).acquire(); print('held', flush=True); "
             "time.sleep(60)",
         ],

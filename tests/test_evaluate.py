@@ -16,8 +16,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from halting import evaluate as ev
-from halting.checkpoint import atomic_save, load_checkpoint
 from halting.cli import main as cli_main
 from halting.config import HEADLINE, make_config
 from halting.criteria import HaltingOutput
@@ -33,8 +31,10 @@ from halting.data.grid import (
     canonical_label,
     shortest_path_moves,
 )
+from halting.evaluation import evaluate as ev
 from halting.models import build_model
-from halting.system import HaltingSystem
+from halting.training.checkpoint import atomic_save, load_checkpoint
+from halting.training.system import HaltingSystem
 
 MAZE_SIDE = 6
 TASK_KEYS = {
@@ -499,7 +499,7 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def trained_ema_run(tmp_path_factory) -> Path:
-    from halting.train import train
+    from halting.training.train import train
 
     run_dir = tmp_path_factory.mktemp("ema_run")
     config = tiny_config(
@@ -674,7 +674,7 @@ def test_pondernet_expected_steps_and_kl_do_not_depend_on_the_batch(tmp_path, mo
     """A unit's E[n] and KL are its own: evaluated alone (batch 1) or among 127 others that halt
     later, they agree. (Stopping at the batch's last halting step gave a parity ACT-RNN E[n]
     1.03 vs 1.25 and KL 1.09 vs 0.63, averaged over examples.)"""
-    from halting.train import train
+    from halting.training.train import train
 
     config = tiny_config(
         "parity",
@@ -718,8 +718,8 @@ def test_graves_addition_trains_and_evaluates_only_the_numbers_present(tmp_path)
     """Training and evaluation hand the model addition's `present` mask: padding takes no
     steps in per_example.parquet, and the difficulty is digits per number present."""
     from halting.models import build_model
-    from halting.system import HaltingSystem
-    from halting.train import train
+    from halting.training.system import HaltingSystem
+    from halting.training.train import train
 
     config = make_config(
         {

@@ -26,9 +26,13 @@ from fixtures_runs import (  # noqa: E402
     write_run,
 )
 
-from halting import figures, plots_common, style  # noqa: E402
 from halting.cli import main  # noqa: E402
-from halting.runs import (  # noqa: E402
+from halting.report import (
+    figures,  # noqa: E402
+    plots_common,  # noqa: E402
+    style,  # noqa: E402
+)
+from halting.report.runs import (  # noqa: E402
     RunFormatError,
     load_run,
     load_runs,
@@ -314,7 +318,7 @@ def test_figures_without_data_are_skipped_with_a_reason(tmp_path, caplog):
     import matplotlib.pyplot as plt
 
     names = []
-    with caplog.at_level(logging.INFO, logger="halting.figures"):
+    with caplog.at_level(logging.INFO, logger="halting.report.figures"):
         for name, fig in figures.iter_figures(load_runs(tmp_path)):
             names.append(name)
             plt.close(fig)
@@ -330,7 +334,7 @@ def test_figures_without_data_are_skipped_with_a_reason(tmp_path, caplog):
 
 
 def test_maze_hard_rule():
-    from halting.runs import is_maze_hard_30
+    from halting.report.runs import is_maze_hard_30
 
     assert is_maze_hard_30({"task": "maze", "maze_size": 30, "dataset": "maze-30x30-hard-1k"})
     assert not is_maze_hard_30({"task": "maze", "maze_size": 30, "dataset": "maze-30x30-easy"})
@@ -409,7 +413,7 @@ def test_seeds_of_one_experiment_must_agree(tmp_path):
 
 
 def test_manifest_hash_reads_the_manifest():
-    from halting.runs import manifest_hash
+    from halting.report.runs import manifest_hash
 
     assert manifest_hash("abc") == "abc" and manifest_hash(None) is None
     assert manifest_hash({"content_hash": "f00", "files": 3}) == "f00"
@@ -449,7 +453,7 @@ def test_cli_figures_reports_a_bad_file(tmp_path, capsys):
 
 
 def test_run_table_reads_back_the_fixture(runs, results):
-    from halting.runs import run_table
+    from halting.report.runs import run_table
 
     table = run_table(runs)
     assert len(table) == 18 and set(table["seed"]) == {0, 1}

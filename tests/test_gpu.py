@@ -24,10 +24,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 import halting  # noqa: E402
-from halting.checkpoint import load_checkpoint  # noqa: E402
 from halting.config import make_config  # noqa: E402
-from halting.evaluate import evaluate_model, load_eval_data  # noqa: E402
-from halting.train import TrainingPaused, train  # noqa: E402
+from halting.evaluation.evaluate import evaluate_model, load_eval_data  # noqa: E402
+from halting.training.checkpoint import load_checkpoint  # noqa: E402
+from halting.training.train import TrainingPaused, train  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import _fullsize  # noqa: E402

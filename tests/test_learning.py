@@ -7,7 +7,7 @@ steps.
 
 import pytest
 
-from halting.train import train
+from halting.training.train import train
 
 PARITY6 = dict(
     task="parity",

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from halting.cli import main
-from halting.data import maze, maze_cli
+from halting.data import cli as maze_cli
+from halting.data import maze
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
 SMALL = [

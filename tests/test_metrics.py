@@ -106,7 +106,7 @@ def test_f1_on_device_is_the_logged_f1_from_counts():
 
 def test_batch_metrics_without_host_syncs_log_the_same_values():
     from halting.criteria import HaltingOutput
-    from halting.system import batch_metrics
+    from halting.training.system import batch_metrics
 
     gen = torch.Generator().manual_seed(1)
     B, L = 6, 25

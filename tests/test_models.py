@@ -5,7 +5,7 @@ import torch
 
 from halting.config import make_config
 from halting.models import build_model
-from halting.system import HaltingSystem, task_loss, unit_task_loss
+from halting.training.system import HaltingSystem, task_loss, unit_task_loss
 
 UT_SMALL = dict(
     ut_embedding_size=8, ut_key_depth=16, ut_value_depth=16, ut_filter_size=16, ut_heads=2

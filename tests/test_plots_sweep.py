@@ -12,10 +12,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import write_run  # noqa: E402
 
-from halting import figures, style  # noqa: E402
-from halting.plots_common import NoData  # noqa: E402
-from halting.plots_sweep import tau_sweep, tau_sweeps  # noqa: E402
-from halting.runs import load_runs  # noqa: E402
+from halting.report import (
+    figures,  # noqa: E402
+    style,  # noqa: E402
+)
+from halting.report.plots_common import NoData  # noqa: E402
+from halting.report.plots_sweep import tau_sweep, tau_sweeps  # noqa: E402
+from halting.report.runs import load_runs  # noqa: E402
 
 TAUS = (1e-4, 1e-3, 1e-2, 1e-1)
 

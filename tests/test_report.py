@@ -23,9 +23,9 @@ from fixtures_runs import (  # noqa: E402
     write_results,
 )
 
-from halting import report  # noqa: E402
 from halting.cli import main  # noqa: E402
-from halting.runs import RunFormatError, difficulty_rho, load_runs  # noqa: E402
+from halting.report import summary as report  # noqa: E402
+from halting.report.runs import RunFormatError, difficulty_rho, load_runs  # noqa: E402
 
 N_EXPERIMENTS = 9  # fixture: 3 tasks x 3 experiments, 2 seeds each
 N_FIGURES = 16  # 4 per task, 3 maze example figures, Maze-Hard bars (see test_figures)
@@ -262,7 +262,7 @@ def test_difficulty_rho_hand_computed():
 
 
 def test_rho_per_experiment_is_the_mean_over_seeds(results):
-    from halting.runs import experiment_table
+    from halting.report.runs import experiment_table
 
     runs = load_runs(results)
     table = experiment_table(runs)

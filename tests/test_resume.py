@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from halting.checkpoint import find_resumable, load_checkpoint
+from halting.training.checkpoint import find_resumable, load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from halting import checkpoint as ckpt_io
-from halting.checkpoint import find_resumable, load_checkpoint
-from halting.runlog import run_status
-from halting.train import (
+from halting.training import checkpoint as ckpt_io
+from halting.training.checkpoint import find_resumable, load_checkpoint
+from halting.training.runlog import run_status
+from halting.training.train import (
     ConfigMismatch,
     NonFiniteError,
     TrainingPaused,
@@ -143,7 +143,7 @@ def test_keep_checkpoints_below_minus_one_is_refused(tmp_path):
 
 def _saved_steps(monkeypatch) -> list[int]:
     """Record the step of every checkpoint StepCheckpoints writes."""
-    from halting.callbacks import StepCheckpoints
+    from halting.training.callbacks import StepCheckpoints
 
     steps, save = [], StepCheckpoints._save_pending
     monkeypatch.setattr(
@@ -164,7 +164,7 @@ def test_last_ckpt_is_refreshed_by_time_without_periodic_files(tmp_path, monkeyp
 
 
 def test_by_default_last_ckpt_is_refreshed_every_five_minutes(tmp_path, monkeypatch):
-    from halting.callbacks import StepCheckpoints
+    from halting.training.callbacks import StepCheckpoints
 
     seen, init = {}, StepCheckpoints.__init__
     monkeypatch.setattr(
@@ -270,7 +270,7 @@ def test_bad_data_ends_the_log_with_failed_naming_the_cause(tiny_maze_dir, tmp_p
 
 
 def test_an_exception_inside_fit_is_logged_as_failed(tmp_path, monkeypatch):
-    from halting.system import HaltingSystem
+    from halting.training.system import HaltingSystem
 
     def broken(self, batch, batch_idx):
         raise RuntimeError("boom in training_step")
@@ -339,7 +339,7 @@ def test_off_a_terminal_plain_lines_only(tmp_path, capsys):
 def test_the_viewer_training_page_shows_the_run_status(tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    import halting.viewer as viewer
+    import halting.viewer.app as viewer
 
     with pytest.raises(TrainingPaused):
         train(TINY, run_dir=tmp_path / "run", time_budget_min=0, **QUIET)
@@ -355,7 +355,7 @@ def test_the_viewer_training_page_shows_the_run_status(tmp_path):
 
 def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
     """A workflow layout: one failed run in checkpoints/, no published result of it."""
-    from halting import report
+    from halting.report import summary as report
 
     failed = tmp_path / "checkpoints/parity_act/seed1/abc123"
     (failed / "checkpoints").mkdir(parents=True)
@@ -385,7 +385,7 @@ def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
 
 
 def test_status_of_a_published_run_follows_run_json_to_its_checkpoint_folder(tmp_path):
-    from halting.runlog import status_of
+    from halting.training.runlog import status_of
 
     ckpt_dir = tmp_path / "checkpoints/parity_act/seed0/abc"
     train(TINY, run_dir=ckpt_dir, **QUIET)

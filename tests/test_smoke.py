@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from halting import load_model
-from halting.train import train
+from halting.training.train import train
 
 UT = dict(
     ut_embedding_size=8,

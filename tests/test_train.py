@@ -1,4 +1,4 @@
-"""The Python API `halting.train.train`: resume rules, pauses, outputs, safety stops."""
+"""The Python API `halting.training.train.train`: resume rules, pauses, outputs, safety stops."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 from test_checkpoint import _truncate_copy
 
 import halting
-from halting.callbacks import Guard
-from halting.checkpoint import CorruptCheckpoint, load_checkpoint
 from halting.config import make_config
 from halting.data import toy
 from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
-from halting.train import (
+from halting.training.callbacks import Guard
+from halting.training.checkpoint import CorruptCheckpoint, load_checkpoint
+from halting.training.train import (
     ConfigMismatch,
     NonFiniteError,
     TrainingPaused,

@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from halting.cli import main
-from halting.train_cli import build, parser
+from halting.training.cli import build, parser
 
 # The runbook's commands with `python train.py` / `python tasks/*.py` replaced by `halting train`
 # (the `CUDA_VISIBLE_DEVICES=0` prefix and `| tee` suffix are the shell's business).

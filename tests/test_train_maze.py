@@ -8,12 +8,12 @@ import torch
 from test_train_cli import RUNBOOK, _args, _shrink
 
 import halting
-from halting.checkpoint import load_checkpoint
 from halting.cli import main
 from halting.config import make_config
 from halting.data.maze import content_hash, load_maze_split
 from halting.data.modules import MazeDataModule, epoch_permutation
-from halting.train import TrainingPaused, train
+from halting.training.checkpoint import load_checkpoint
+from halting.training.train import TrainingPaused, train
 
 
 def _config(tiny_maze_dir, **extra):

@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 import torch
 
-from halting import viewer_cli
-from halting import viewer_render as vr
 from halting.config import make_config
 from halting.data import toy
 from halting.data.grid import GOAL, OPEN, PATH, START, WALL, canonical_label, shortest_path_moves
 from halting.models import build_model
+from halting.viewer import cli as viewer_cli
+from halting.viewer import render as vr
 
-VIEWER = Path(vr.__file__).with_name("viewer.py")
+VIEWER = Path(vr.__file__).with_name("app.py")
 
 # A 5x5 maze with two shortest S-G paths (around the central wall, either side).
 MAZE = np.array(
@@ -466,7 +466,7 @@ TOY_RUNS = {  # name -> config: every backbone on both toy tasks, every criterio
 
 
 def train_tiny(run_dir: Path, config: dict) -> Path:
-    from halting.train import train
+    from halting.training.train import train
 
     values = {"hidden_size": 8, "batch_size": 8, "seed": 0, **config}
     values.setdefault("max_steps" if values["task"] != "maze" else "max_epochs", 2)

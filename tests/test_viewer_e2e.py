@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from halting import viewer_render as vr
 from halting.data.grid import GOAL, OPEN, PATH, START, WALL
+from halting.viewer import render as vr
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_viewer import TINY_UT, maze_folder, train_tiny  # noqa: E402

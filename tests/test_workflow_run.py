@@ -77,7 +77,7 @@ def assert_same_training(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     """long_parity trained in one go: the reference for the killed and the paused runs."""
-    need("halting.train")
+    need("halting.training.train")
     wf = copy_workflow(tmp_path_factory.mktemp("uninterrupted") / "wf", tiny=LONG)
     snakemake(wf, f"{LONG_RUN}/final.ckpt", *TINY)
     return wf / LONG_RUN
@@ -88,11 +88,11 @@ def uninterrupted(tmp_path_factory) -> Path:
 
 def test_tiny_config_end_to_end(tmp_path: Path):
     need(
-        "halting.train",
-        "halting.evaluate",
+        "halting.training.train",
+        "halting.evaluation.evaluate",
         "halting.data.maze",
-        "halting.figures",
-        "halting.report",
+        "halting.report.figures",
+        "halting.report.summary",
     )
     wf = copy_workflow(tmp_path / "wf")
     snakemake(wf, *TINY, "--cores", "2")

@@ -189,7 +189,7 @@ def toy_streams(
     the training batch at global step `step`, `make_val()` the fixed validation set.
 
     The one place the config's fields are bound to the generators: training (`ToyDataModule`)
-    and evaluation (`halting.evaluate`) both use it, so they cannot see different data. Both
+    and evaluation (`halting.evaluation`) both use it, so they cannot see different data. Both
     are functools.partial objects (picklable, for DataLoader workers).
     """
     c = config

@@ -1,4 +1,4 @@
-"""The Lightning callbacks of `halting.train`: exact RNG state across resumes, the non-finite
+"""The Lightning callbacks of `train`: exact RNG state across resumes, the non-finite
 guard, plain-text progress lines, and the step/epoch checkpoints with the time budget."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from halting import checkpoint as ckpt_io
 from halting.io import atomic_copy
+from halting.training import checkpoint as ckpt_io
 
 
 class NonFiniteError(RuntimeError):

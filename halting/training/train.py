@@ -31,8 +31,10 @@ import pytorch_lightning as pl
 import torch
 
 import halting
-from halting import checkpoint as ckpt_io
-from halting.callbacks import (
+from halting.config import HEADLINE, TOTALS, ExperimentConfig, config_diff, make_config
+from halting.io import atomic_path
+from halting.training import checkpoint as ckpt_io
+from halting.training.callbacks import (
     Guard,
     NonFiniteError,
     PauseFit,
@@ -43,9 +45,7 @@ from halting.callbacks import (
     TextProgress,
     val_metrics,
 )
-from halting.config import HEADLINE, TOTALS, ExperimentConfig, config_diff, make_config
-from halting.io import atomic_path
-from halting.runlog import RunLog
+from halting.training.runlog import RunLog
 
 PAUSED_EXIT = 3
 
@@ -441,7 +441,7 @@ def train(
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
         from halting.data.modules import make_datamodule
-        from halting.system import HaltingSystem
+        from halting.training.system import HaltingSystem
 
         final_path = run_dir / "final.ckpt"
         if not restart and resume in (None, "auto") and final_path.is_file():

@@ -1,4 +1,4 @@
-"""Pure helpers of the Streamlit viewer (`halting.viewer`): no Streamlit here, tests call them.
+"""Pure helpers of the Streamlit viewer (`halting.viewer.app`): no Streamlit here, tests call them.
 
 Maze grids become RGB images in one palette; one model run with `record_steps=True` becomes a
 trace of numpy arrays (final and per-step predictions, halting weights, ponder steps); the toy
@@ -20,7 +20,7 @@ import torch
 
 from halting.data import toy
 from halting.data.grid import PAD, WALL, is_valid_optimal
-from halting.evaluate import unit_steps
+from halting.evaluation.evaluate import unit_steps
 
 # --- palette ---------------------------------------------------------------------------------
 

@@ -13,20 +13,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# isort: split  (matplotlib after halting.style, which selects the Agg backend)
-from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
+# isort: split  (matplotlib after halting.report.style, which selects the Agg backend)
+from matplotlib.figure import Figure  # noqa: E402  (after halting.report.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
 
-from halting import style
 from halting.config import canonical_json
-from halting.plots_common import (
+from halting.report import style
+from halting.report.plots_common import (
     STEPS_LABEL,
     NoData,
     bottom_legend,
     experiment_styles,
     metric_name,
 )
-from halting.runs import Run
+from halting.report.runs import Run
 
 MIN_SWEEP_TAUS = 3  # fewer distinct tau values draw no sweep
 # Config fields a sweep may vary: the seed and tau under both backbones' names.

@@ -441,7 +441,7 @@ def experiment_table(runs: Iterable[Run], level: float = 0.95) -> pd.DataFrame:
     [-1, 1] for rho. `code_version` and `data_manifest` join the distinct values of the seeds
     with "+", so a mix of versions is visible rather than hidden.
     """
-    from halting.style import label_for, penalty_text
+    from halting.report.style import label_for, penalty_text
 
     rows = []
     for (task, experiment), group in group_experiments(runs).items():

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-# isort: split  (matplotlib after halting.style, which selects the Agg backend)
-from matplotlib.figure import Figure  # noqa: E402  (after halting.style selected Agg)
+# isort: split  (matplotlib after halting.report.style, which selects the Agg backend)
+from matplotlib.figure import Figure  # noqa: E402  (after halting.report.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from halting import style
-from halting.plots_common import (
+from halting.report import style
+from halting.report.plots_common import (
     ACCURACY_LIMITS,
     BAND_RULE,
     STEPS_LABEL,
@@ -31,10 +31,10 @@ from halting.plots_common import (
     seed_band,
     task_groups,
 )
-from halting.runs import Run, criterion_rank, pareto_front, steps_range
+from halting.report.runs import Run, criterion_rank, pareto_front, steps_range
 
 MAX_DIFFICULTY_BINS = 12  # a continuous difficulty is binned to this many equal-width bins
-# per_example.parquet's `difficulty`, as halting.evaluate defines it
+# per_example.parquet's `difficulty`, as halting.evaluation.evaluate defines it
 DIFFICULTY_LABELS = {
     "parity": "non-zero input bits k",
     "addition": "mean digits per input number",

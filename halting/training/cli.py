@@ -147,7 +147,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 
 def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
-    """(config, keyword arguments of halting.train.train) from parsed flags; ValueError if a
+    """(config, keyword arguments of train.train) from parsed flags; ValueError if a
     flag is unknown, wrong or inapplicable."""
     given = vars(args)
     names = {f.name for f in fields(ExperimentConfig)}
@@ -197,8 +197,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     except (ValueError, OSError) as exc:
         print(f"halting train: error: {exc}", file=sys.stderr)
         return 2
-    from halting.checkpoint import LockHeld
-    from halting.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
+    from halting.training.checkpoint import LockHeld
+    from halting.training.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
 
     print(f"halting train: run folder {kwargs['run_dir']}", flush=True)
     try:

@@ -423,8 +423,8 @@ def evaluate(
     Raises EvaluationInputError for an unreadable checkpoint, data folder or device.
     """
     from halting import load_model
-    from halting.checkpoint import CorruptCheckpoint
     from halting.config import HEADLINE
+    from halting.training.checkpoint import CorruptCheckpoint
 
     dev = resolve_device(device)
     try:

@@ -1,9 +1,9 @@
-"""Streamlit inference viewer: `halting view`, or `streamlit run halting/viewer.py -- ARGS`.
+"""Streamlit inference viewer: `halting view`, or `streamlit run halting/viewer/app.py -- ARGS`.
 
 Sidebar: the checkpoint (typed, or picked among the runs under the results folder), device and
 halting readout. Pages: "Inference" (maze grids, ponder heatmaps and a step slider; parity and
 addition input editors with per-step halting) and "Training" (metrics.csv curves, config).
-Computation lives in `halting.viewer_render`; this file only lays the page out.
+Computation lives in `halting.viewer.render`; this file only lays the page out.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import pandas as pd
 import streamlit as st
 
 import halting
-from halting import viewer_render as vr
 from halting.config import HEADLINE, max_ponder_of
 from halting.data import toy
 from halting.data.grid import path_moves
-from halting.runlog import status_of
-from halting.runs import RunFormatError, read_json
+from halting.report.runs import RunFormatError, read_json
+from halting.training.runlog import status_of
+from halting.viewer import render as vr
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 MODES = {"learned halting": "eval", "all M steps (max)": "max"}
@@ -562,7 +562,7 @@ def training_page(info: dict, ckpt: str) -> None:
 
 def saved_hyper_parameters(path: str) -> dict | None:
     """A readable checkpoint's hyper_parameters, even when its model cannot be rebuilt."""
-    from halting.checkpoint import load_checkpoint as read
+    from halting.training.checkpoint import load_checkpoint as read
 
     try:
         return dict(read(path)["hyper_parameters"])

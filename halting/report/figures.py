@@ -1,11 +1,11 @@
 """The paper figures, drawn from finished result folders (one figure per PDF file).
 
-Figures per task (halting.plots_task): training curves, ponder steps against difficulty
+Figures per task (halting.report.plots_task): training curves, ponder steps against difficulty
 (Graves 2016, Fig. 6 style), accuracy against ponder cost with the Pareto front, the
-distribution of ponder steps per criterion. Maze only (halting.plots_maze): example predictions
+distribution of ponder steps per criterion. Maze only (report.plots_maze): example predictions
 with per-cell ponder steps, and Maze-Hard exact accuracy against the published references.
 Seeds of an experiment aggregate to a mean line with a shaded Student-t 95% interval, clipped to
-the quantity's range (no band under 3 seeds; halting.plots_common). Every builder returns a
+the quantity's range (no band under 3 seeds; halting.report.plots_common). Every builder returns a
 matplotlib Figure or raises `NoData` saying what is missing; this module orders them
 (`iter_figures`), writes the files (`make_figures`) and is the `halting figures` command.
 """
@@ -16,22 +16,22 @@ import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 
-# isort: split  (matplotlib after halting.style, which selects the Agg backend)
-import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
+# isort: split  (matplotlib after halting.report.style, which selects the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402  (after halting.report.style selected Agg)
 from matplotlib.figure import Figure  # noqa: E402
 
-from halting import style
 from halting.io import atomic_path
-from halting.plots_common import NoData, safe_name
-from halting.plots_maze import maze_examples, maze_hard_accuracy
-from halting.plots_sweep import tau_sweep
-from halting.plots_task import (
+from halting.report import style
+from halting.report.plots_common import NoData, safe_name
+from halting.report.plots_maze import maze_examples, maze_hard_accuracy
+from halting.report.plots_sweep import tau_sweep
+from halting.report.plots_task import (
     accuracy_vs_ponder,
     ponder_distribution,
     ponder_vs_difficulty,
     training_curves,
 )
-from halting.runs import (
+from halting.report.runs import (
     Run,
     add_run_arguments,
     group_experiments,

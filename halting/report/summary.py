@@ -5,7 +5,7 @@ headline test metric under learned halting as the mean over seeds with its 95% i
 seeds up, clipped to [0, 100]%; under 3 seeds the seeds' values instead), mean ponder steps,
 Spearman's rho between ponder steps and difficulty (same rule, clipped to [-1, 1]), mean
 training time per seed, code version and data manifest hash. The PDF opens with that table
-(`ROWS_PER_PAGE` rows a page) and continues with the figures of `halting.figures`, one a page.
+(`ROWS_PER_PAGE` rows a page) and continues with the figures of `report.figures`, one a page.
 """
 
 from __future__ import annotations
@@ -17,24 +17,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# isort: split  (matplotlib after halting.style, which selects the Agg backend)
-import matplotlib.pyplot as plt  # noqa: E402  (after halting.style selected Agg)
+# isort: split  (matplotlib after halting.report.style, which selects the Agg backend)
+import matplotlib.pyplot as plt  # noqa: E402  (after halting.report.style selected Agg)
 import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.table import Table  # noqa: E402
 
-from halting import style
-from halting.figures import iter_figures
 from halting.io import atomic_path, atomic_write_text
-from halting.plots_common import metric_name
-from halting.runlog import unfinished_runs
-from halting.runs import (
+from halting.report import style
+from halting.report.figures import iter_figures
+from halting.report.plots_common import metric_name
+from halting.report.runs import (
     MIN_SEEDS_FOR_INTERVAL,
     add_run_arguments,
     experiment_table,
     load_runs,
     run_on_results,
 )
+from halting.training.runlog import unfinished_runs
 
 log = logging.getLogger(__name__)
 

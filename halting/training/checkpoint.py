@@ -20,7 +20,7 @@ import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from halting.io import atomic_write
-from halting.runlog import owner_alive
+from halting.training.runlog import owner_alive
 
 LAST = "last.ckpt"
 LOCK = "train.lock"

@@ -1,4 +1,4 @@
-"""`halting view`: start the Streamlit viewer, a thin wrapper of `streamlit run halting/viewer.py`.
+"""`halting view`: start the Streamlit viewer, wrapping `streamlit run halting/viewer/app.py`.
 
 Bound to 127.0.0.1 by default (reach it from another machine with `ssh -L PORT:127.0.0.1:PORT`).
 Every `streamlit run` option (`--theme.base dark`, `--server.headless true`, ...) is passed
@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-VIEWER = Path(__file__).with_name("viewer.py")
+VIEWER = Path(__file__).with_name("app.py")
 
 
 class StreamlitOption(argparse.Action):

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# isort: split  (matplotlib after halting.style, which selects the Agg backend)
-from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402  (after halting.style)
+# isort: split  (matplotlib after halting.report.style, which selects the Agg backend)
+from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402  (after halting.report.style)
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from halting import style
-from halting.plots_common import (
+from halting.report import style
+from halting.report.plots_common import (
     ACCURACY_LIMITS,
     BAND_RULE,
     LEVEL,
@@ -23,7 +23,7 @@ from halting.plots_common import (
     experiment_labels,
     experiment_styles,
 )
-from halting.runs import Run, group_experiments, is_maze_hard_30, mean_ci
+from halting.report.runs import Run, group_experiments, is_maze_hard_30, mean_ci
 
 N_MAZE_EXAMPLES = 3
 # Maze-Hard exact accuracy (%) published in the TRM paper (Jolicoeur-Martineau 2025, Table 4).

@@ -1,0 +1,1 @@
+"""Evaluation: `evaluate(ckpt)` -> eval.json, per_example.parquet, examples.npz."""

@@ -1,0 +1,1 @@
+"""Reporting: run folders as tables, statistics, figures and the summary."""

@@ -1,0 +1,1 @@
+"""Training: the Lightning system, `train(...)`, its callbacks and checkpoints."""

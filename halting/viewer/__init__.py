@@ -1,0 +1,1 @@
+"""The Streamlit inference viewer, its pure render helpers and its command line."""
