@@ -28,7 +28,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from halting.report.runs import Run, difficulty_rho, experiment_table, load_run, mean_ci  # noqa: E402
+from halting.report.runs import Run, experiment_table, load_run  # noqa: E402
+from halting.report.stats import difficulty_rho, mean_ci  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,8 @@ from halting.report import (
     plots_common,  # noqa: E402
     style,  # noqa: E402
 )
-from halting.report.runs import (  # noqa: E402
-    RunFormatError,
-    load_run,
-    load_runs,
+from halting.report.runs import RunFormatError, load_run, load_runs  # noqa: E402
+from halting.report.stats import (  # noqa: E402
     mean_ci,
     pareto_front,
     steps_range,

@@ -25,7 +25,8 @@ from fixtures_runs import (  # noqa: E402
 
 from halting.cli import main  # noqa: E402
 from halting.report import summary as report  # noqa: E402
-from halting.report.runs import RunFormatError, difficulty_rho, load_runs  # noqa: E402
+from halting.report.runs import RunFormatError, load_runs  # noqa: E402
+from halting.report.stats import difficulty_rho  # noqa: E402
 
 N_EXPERIMENTS = 9  # fixture: 3 tasks x 3 experiments, 2 seeds each
 N_FIGURES = 16  # 4 per task, 3 maze example figures, Maze-Hard bars (see test_figures)

@@ -31,14 +31,8 @@ from halting.report.plots_task import (
     ponder_vs_difficulty,
     training_curves,
 )
-from halting.report.runs import (
-    Run,
-    add_run_arguments,
-    group_experiments,
-    load_runs,
-    run_on_results,
-    tasks_of,
-)
+from halting.report.runs import Run, add_run_arguments, load_runs, run_on_results
+from halting.report.stats import group_experiments, tasks_of
 
 log = logging.getLogger(__name__)
 

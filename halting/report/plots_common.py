@@ -15,10 +15,11 @@ from matplotlib.figure import Figure  # noqa: E402  (after halting.report.style 
 from matplotlib.lines import Line2D  # noqa: E402
 
 from halting.report import style
-from halting.report.runs import UNBOUNDED, Run, group_experiments, t_interval
+from halting.report.runs import Run
+from halting.report.stats import UNBOUNDED, group_experiments, t_interval
 
 LEVEL = 0.95  # interval level of every band and error bar
-BAND_RULE = "95% CI from 3 seeds"  # caption text of the interval rule (halting.report.runs.mean_ci)
+BAND_RULE = "95% CI from 3 seeds"  # caption of the interval rule (halting.report.stats.mean_ci)
 ACCURACY_LIMITS = (0.0, 100.0)  # range of an accuracy in %
 MAX_CURVE_POINTS = 400  # training curves are binned to at most this many points per seed
 METRIC_NAMES = {
@@ -102,7 +103,7 @@ def seed_band(
     Each seed is linearly interpolated onto a common grid (the union of its steps, or
     `max_points` bins when longer) inside its own range only, so the tail of a longer seed
     is averaged over the seeds that reached it. Returns grid, mean, low, high; the interval
-    (`halting.report.runs.t_interval`) is clipped to the quantity's range `limits` (an accuracy
+    (`halting.report.stats.t_interval`) is clipped to the quantity's range `limits` (an accuracy
     cannot exceed 100%, a step count lies in [1, M]) and is NaN where fewer than 3 seeds
     cover the step.
     """

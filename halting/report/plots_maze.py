@@ -23,7 +23,8 @@ from halting.report.plots_common import (
     experiment_labels,
     experiment_styles,
 )
-from halting.report.runs import Run, group_experiments, is_maze_hard_30, mean_ci
+from halting.report.runs import Run, is_maze_hard_30
+from halting.report.stats import group_experiments, mean_ci
 
 N_MAZE_EXAMPLES = 3
 # Maze-Hard exact accuracy (%) published in the TRM paper (Jolicoeur-Martineau 2025, Table 4).

@@ -31,7 +31,8 @@ from halting.report.plots_common import (
     seed_band,
     task_groups,
 )
-from halting.report.runs import Run, criterion_rank, pareto_front, steps_range
+from halting.report.runs import Run
+from halting.report.stats import criterion_rank, pareto_front, steps_range
 
 MAX_DIFFICULTY_BINS = 12  # a continuous difficulty is binned to this many equal-width bins
 # per_example.parquet's `difficulty`, as halting.evaluation.evaluate defines it
@@ -49,7 +50,7 @@ CRITERION_PANEL_TITLES = {"act": "ACT", "pondernet": "PonderNet", "fixed": "fixe
 
 
 LOSS_LIMITS = (0.0, math.inf)
-STEPS_LIMITS = None  # a steps panel's range: its experiment's [1, M] (runs.steps_range)
+STEPS_LIMITS = None  # a steps panel's range: its experiment's [1, M] (stats.steps_range)
 
 
 def _curve_panels(runs: Sequence[Run]) -> list[tuple[str, str, float, tuple | None]]:

@@ -27,13 +27,8 @@ from halting.io import atomic_path, atomic_write_text
 from halting.report import style
 from halting.report.figures import iter_figures
 from halting.report.plots_common import metric_name
-from halting.report.runs import (
-    MIN_SEEDS_FOR_INTERVAL,
-    add_run_arguments,
-    experiment_table,
-    load_runs,
-    run_on_results,
-)
+from halting.report.runs import add_run_arguments, experiment_table, load_runs, run_on_results
+from halting.report.stats import MIN_SEEDS_FOR_INTERVAL
 from halting.training.runlog import unfinished_runs
 
 log = logging.getLogger(__name__)
