@@ -17,12 +17,21 @@ import torch
 
 from halting.config import make_config
 from halting.data import toy
-from halting.data.grid import GOAL, OPEN, PATH, START, WALL, canonical_label, shortest_path_moves
+from halting.data.grid import (
+    GOAL,
+    OPEN,
+    PAD,
+    PATH,
+    START,
+    WALL,
+    canonical_label,
+    shortest_path_moves,
+)
 from halting.models import build_model
 from halting.viewer import cli as viewer_cli
-from halting.viewer import render as vr
+from halting.viewer import images, run_files, toy_inputs, traces
 
-VIEWER = Path(vr.__file__).with_name("app.py")
+VIEWER = viewer_cli.VIEWER
 
 # A 5x5 maze with two shortest S-G paths (around the central wall, either side).
 MAZE = np.array(
@@ -74,35 +83,41 @@ def test_grid_rgb_paints_each_cell_its_token_colour_and_frames_errors():
     px = 10
     errors = np.zeros((5, 5), dtype=bool)
     errors[2, 3] = True
-    img = vr.grid_rgb(MAZE, px, errors)
+    img = images.grid_rgb(MAZE, px, errors)
     assert img.shape == (50, 50, 3) and img.dtype == np.uint8
     for r in range(5):
         for c in range(5):
-            assert tuple(img[r * px + px // 2, c * px + px // 2]) == tuple(vr.PALETTE[MAZE[r, c]])
-    assert tuple(img[2 * px, 3 * px]) == tuple(vr.ERROR_RGB)  # the frame of the wrong cell
-    assert tuple(img[2 * px, 2 * px]) != tuple(vr.ERROR_RGB)  # its neighbour is not framed
-    assert np.array_equal(vr.grid_rgb(MAZE.ravel(), px), vr.grid_rgb(MAZE, px))
+            assert tuple(img[r * px + px // 2, c * px + px // 2]) == tuple(
+                images.PALETTE[MAZE[r, c]]
+            )
+    assert tuple(img[2 * px, 3 * px]) == tuple(images.ERROR_RGB)  # the frame of the wrong cell
+    assert tuple(img[2 * px, 2 * px]) != tuple(images.ERROR_RGB)  # its neighbour is not framed
+    assert np.array_equal(images.grid_rgb(MAZE.ravel(), px), images.grid_rgb(MAZE, px))
     with pytest.raises(ValueError, match="not square"):
-        vr.grid_rgb(np.zeros(24, dtype=np.uint8))
+        images.grid_rgb(np.zeros(24, dtype=np.uint8))
 
 
 def test_heatmap_maps_the_range_ends_to_the_colormap_ends_and_dims_walls():
     values = np.array([[0.0, 1.0], [0.5, 1.0]])
-    img = vr.heatmap_rgb(
+    img = images.heatmap_rgb(
         values, 0.0, 1.0, "viridis", 10, dim=np.array([[False, False], [False, True]])
     )
-    table = vr.colour_table("viridis")
+    table = images.colour_table("viridis")
     assert tuple(img[5, 5]) == tuple(table[0]) and tuple(img[5, 15]) == tuple(table[255])
     assert tuple(img[15, 5]) == tuple(table[128])
     assert (img[15, 15].astype(int) < table[255].astype(int)).all()  # dimmed
-    assert vr.colourbar_rgb("viridis", 100, 5).shape == (5, 100, 3)
-    assert vr.cell_pixels(30) == 16 and vr.cell_pixels(2) == 48 and vr.cell_pixels(200) == 6
+    assert images.colourbar_rgb("viridis", 100, 5).shape == (5, 100, 3)
+    assert (
+        images.cell_pixels(30) == 16
+        and images.cell_pixels(2) == 48
+        and images.cell_pixels(200) == 6
+    )
 
 
 def test_bits_rgb_colours_minus_zero_plus():
-    img = vr.bits_rgb(np.array([-1.0, 0.0, 1.0]), 10)
+    img = images.bits_rgb(np.array([-1.0, 0.0, 1.0]), 10)
     assert img.shape == (10, 30, 3)
-    assert [tuple(img[5, 5 + 10 * i]) for i in range(3)] == [tuple(c) for c in vr.BIT_PALETTE]
+    assert [tuple(img[5, 5 + 10 * i]) for i in range(3)] == [tuple(c) for c in images.BIT_PALETTE]
 
 
 # --- maze scores and traces ------------------------------------------------------------------
@@ -110,18 +125,18 @@ def test_bits_rgb_colours_minus_zero_plus():
 
 def test_maze_scores_exact_and_valid_optimal():
     label = canonical_label(MAZE)
-    right = vr.maze_scores(MAZE, label, label)
+    right = traces.maze_scores(MAZE, label, label)
     assert right["exact"] and right["valid_optimal"] and right["cell_accuracy"] == 1.0
     other = MAZE.copy()  # another shortest path than the canonical one (which turns down at (2, 2))
     for cell in [(1, 0), (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (3, 4)]:
         other[cell] = PATH
-    alt = vr.maze_scores(MAZE, label, other)
+    alt = traces.maze_scores(MAZE, label, other)
     assert shortest_path_moves(MAZE) == 8 and (other == PATH).sum() == 7
     assert not alt["exact"] and alt["valid_optimal"]
     assert alt["errors"].sum() == (other != label).sum() > 0
     wrong = label.copy()
     wrong[label == PATH] = OPEN
-    bad = vr.maze_scores(MAZE, label, wrong)
+    bad = traces.maze_scores(MAZE, label, wrong)
     assert not bad["exact"] and not bad["valid_optimal"]
     assert bad["cell_accuracy"] == pytest.approx(1 - (label == PATH).sum() / 25)
 
@@ -130,19 +145,19 @@ def test_cell_errors_skip_pad_cells_and_match_maze_scores():
     label = canonical_label(MAZE)
     other = label.copy()
     other[label == PATH] = OPEN
-    errors = vr.cell_errors(label.ravel(), other.ravel())  # flat grids come back square
+    errors = traces.cell_errors(label.ravel(), other.ravel())  # flat grids come back square
     assert errors.shape == label.shape
-    assert np.array_equal(errors, vr.maze_scores(MAZE, label, other)["errors"])
+    assert np.array_equal(errors, traces.maze_scores(MAZE, label, other)["errors"])
     padded = label.copy()
-    padded[0, 0] = vr.PAD
-    assert not vr.cell_errors(padded, other)[0, 0]  # a pad label is never scored
+    padded[0, 0] = PAD
+    assert not traces.cell_errors(padded, other)[0, 0]  # a pad label is never scored
 
 
 def test_step_accuracy_scores_each_step_on_its_own():
     label = canonical_label(MAZE)
     wrong = label.copy()
     wrong[0, 1] = WALL
-    frame = vr.step_accuracy(np.stack([wrong, label]), label)
+    frame = traces.step_accuracy(np.stack([wrong, label]), label)
     assert list(frame.index) == [1, 2]
     assert frame["cell accuracy"].tolist() == pytest.approx([24 / 25, 1.0])
     assert frame["exact"].tolist() == [0.0, 1.0]
@@ -152,7 +167,7 @@ def test_step_accuracy_scores_each_step_on_its_own():
 @pytest.mark.parametrize("mode", ["eval", "max"])
 def test_run_maze_traces_every_ponder_step(model_type, mode):
     model = tiny_model("maze", model_type)
-    trace = vr.run_maze(model, MAZE.ravel(), mode)
+    trace = traces.run_maze(model, MAZE.ravel(), mode)
     M = 4
     assert trace.prediction.shape == (5, 5) and trace.step_predictions.shape == (M, 5, 5)
     assert trace.per_cell == (model_type == "universal_transformer")
@@ -167,13 +182,13 @@ def test_run_maze_traces_every_ponder_step(model_type, mode):
         assert (later == later[0]).all()  # halted: each later step repeats the last computed
     out = model(torch.as_tensor(MAZE.ravel()[None].astype(np.int64)), mode=mode)
     assert np.array_equal(trace.prediction.ravel(), out.logits[0].argmax(-1).numpy())
-    mean = vr.mean_halting(trace, MAZE.ravel() != WALL)
+    mean = traces.mean_halting(trace, MAZE.ravel() != WALL)
     assert mean.shape == (M,) and mean.sum() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_pondernet_trace_is_the_same_on_every_rerun():
     model = tiny_model("maze", "universal_transformer", "pondernet")
-    first, second = (vr.run_maze(model, MAZE.ravel(), "eval") for _ in range(2))
+    first, second = (traces.run_maze(model, MAZE.ravel(), "eval") for _ in range(2))
     assert np.array_equal(first.steps, second.steps)
     assert np.array_equal(first.prediction, second.prediction)
 
@@ -182,23 +197,23 @@ def test_pondernet_trace_is_the_same_on_every_rerun():
 
 
 def test_parse_bits_reads_characters_and_numbers():
-    assert vr.parse_bits("+-0+", 6).tolist() == [1, -1, 0, 1, 0, 0]
-    assert vr.parse_bits("1 -1, 0 +1", 4).tolist() == [1, -1, 0, 1]
-    assert vr.parse_bits("1-.", 3).tolist() == [1, -1, 0]
+    assert toy_inputs.parse_bits("+-0+", 6).tolist() == [1, -1, 0, 1, 0, 0]
+    assert toy_inputs.parse_bits("1 -1, 0 +1", 4).tolist() == [1, -1, 0, 1]
+    assert toy_inputs.parse_bits("1-.", 3).tolist() == [1, -1, 0]
     for text, message in (
         ("+x", "unexpected character"),
         ("1 2", "not one of"),
         ("+++++", "5 entries"),
     ):
         with pytest.raises(ValueError, match=message):
-            vr.parse_bits(text, 4)
+            toy_inputs.parse_bits(text, 4)
     x = toy.parity_batch(3, 0, 1, 8)["x"][0]
-    assert np.array_equal(vr.parse_bits(vr.format_bits(x), 8), x)
-    assert vr.parity_target(x) == toy.parity_batch(3, 0, 1, 8)["y"][0]
+    assert np.array_equal(toy_inputs.parse_bits(toy_inputs.format_bits(x), 8), x)
+    assert toy_inputs.parity_target(x) == toy.parity_batch(3, 0, 1, 8)["y"][0]
 
 
 def test_parse_numbers_limits_count_and_digits():
-    assert vr.parse_numbers("12 + 345, 7", 3, 3) == [12, 345, 7]
+    assert toy_inputs.parse_numbers("12 + 345, 7", 3, 3) == [12, 345, 7]
     for text, message in (
         ("", "at least one"),
         ("1 2 3 4", "trained on 3"),
@@ -207,51 +222,53 @@ def test_parse_numbers_limits_count_and_digits():
         ("1.5", "not a non-negative"),
     ):
         with pytest.raises(ValueError, match=message):
-            vr.parse_numbers(text, 3, 3)
+            toy_inputs.parse_numbers(text, 3, 3)
 
 
 def test_number_encoding_and_targets_match_the_generator():
     batch = toy.addition_batch(5, 0, 16, 4, 3)
     places = toy.addition_places(4, 3)
     for x, digits, y in zip(batch["x"], batch["digits"], batch["y"]):
-        numbers = vr.decode_numbers(x, digits)
+        numbers = toy_inputs.decode_numbers(x, digits)
         assert [len(str(n)) for n in numbers] == digits.tolist()
-        assert np.array_equal(vr.encode_numbers(numbers, 3), x)
-        assert np.array_equal(vr.addition_targets(numbers, places), y)
-        assert vr.decode_places(y[-1]) == str(sum(numbers))
+        assert np.array_equal(toy_inputs.encode_numbers(numbers, 3), x)
+        assert np.array_equal(toy_inputs.addition_targets(numbers, places), y)
+        assert toy_inputs.decode_places(y[-1]) == str(sum(numbers))
 
 
 def test_decode_places_reads_least_significant_first():
     B = toy.BLANK
-    assert vr.decode_places(np.array([2, 1, B, B])) == "12"
-    assert vr.decode_places(np.array([0, B, B])) == "0"
-    assert vr.decode_places(np.array([B, B])) == "_"
-    assert vr.decode_places(np.array([3, B, 4])) == "4_3"  # a digit after a blank: not a number
+    assert toy_inputs.decode_places(np.array([2, 1, B, B])) == "12"
+    assert toy_inputs.decode_places(np.array([0, B, B])) == "0"
+    assert toy_inputs.decode_places(np.array([B, B])) == "_"
+    assert (
+        toy_inputs.decode_places(np.array([3, B, 4])) == "4_3"
+    )  # a digit after a blank: not a number
 
 
 @pytest.mark.parametrize("model_type", ["act_rnn", "universal_transformer"])
 def test_parity_by_difficulty_matches_a_direct_evaluation(model_type):
     model = tiny_model("parity", model_type, bits=4)
     config = {"bits": 4, "parity_layout": "random"}
-    table = vr.parity_by_difficulty(model, config, per_level=16, seed=2)
+    table = traces.parity_by_difficulty(model, config, per_level=16, seed=2)
     assert list(table.index) == [1, 2, 3, 4] and (table["examples"] == 16).all()
     b = toy.parity_batch(2, 3, 16, 4, "random", k_min=3, k_max=3)
     out = model(torch.from_numpy(b["x"]), mode="eval")
     right = out.logits.argmax(-1).numpy() == b["y"]
     assert table.loc[3, "accuracy"] == pytest.approx(right.mean())
-    steps = vr.example_steps(out).numpy()
+    steps = traces.example_steps(out).numpy()
     assert table.loc[3, "mean steps"] == pytest.approx(steps.mean(), rel=1e-5)
-    trace = vr.run_toy(model, b["x"][0])
+    trace = traces.run_toy(model, b["x"][0])
     assert trace.logits.shape == (2,) and trace.p.shape[1] == 4
 
 
 @pytest.mark.parametrize("model_type", ["act_rnn", "universal_transformer"])
 def test_addition_by_difficulty_groups_steps_by_digits(model_type):
     model = tiny_model("addition", model_type, sequence_length=4, max_digits=2)
-    table = vr.addition_by_difficulty(model, {"sequence_length": 4, "max_digits": 2}, size=32)
+    table = traces.addition_by_difficulty(model, {"sequence_length": 4, "max_digits": 2}, size=32)
     assert list(table.index) == [1, 2] and table["examples"].sum() == 32 * 3  # t >= 2 only
     assert table["accuracy"].between(0, 1).all() and (table["mean steps"] >= 1).all()
-    trace = vr.run_toy(model, vr.encode_numbers([12, 3, 45], 2))
+    trace = traces.run_toy(model, toy_inputs.encode_numbers([12, 3, 45], 2))
     assert trace.logits.shape == (3, toy.addition_places(4, 2), 11) and trace.p.shape[0] == 3
 
 
@@ -263,7 +280,7 @@ def test_addition_by_difficulty_hands_graves_padding_to_the_model_as_its_unit_ma
     seen = []
     forward = model.forward
     model.forward = lambda x, mask=None, **kw: (seen.append(mask), forward(x, mask=mask, **kw))[1]
-    table = vr.addition_by_difficulty(model, config, size=32)
+    table = traces.addition_by_difficulty(model, config, size=32)
     present = toy.addition_batch(0, 0, 32, 4, 2, "graves")["present"]
     assert seen[0] is not None and seen[0].cpu().numpy().tolist() == present.tolist()
     assert not present.all() and table["examples"].sum() == (present[:, 1:]).sum()
@@ -283,24 +300,24 @@ def test_find_checkpoints_and_run_folders(tmp_path):
     ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
-    found = vr.find_checkpoints(tmp_path)
+    found = run_files.find_checkpoints(tmp_path)
     assert found == sorted(
         str(tmp_path / r)
         for r in ("a/seed0/checkpoints/last.ckpt", "a/seed0/final.ckpt", "b/run/final.ckpt")
     )
-    assert vr.find_checkpoints(tmp_path / "missing") == []
-    assert vr.run_dir_of(found[0]) == vr.run_dir_of(found[1]) == tmp_path / "a/seed0"
-    assert vr.metrics_file(tmp_path / "a/seed0") is None
+    assert run_files.find_checkpoints(tmp_path / "missing") == []
+    assert run_files.run_dir_of(found[0]) == run_files.run_dir_of(found[1]) == tmp_path / "a/seed0"
+    assert run_files.metrics_file(tmp_path / "a/seed0") is None
     (tmp_path / "a/seed0/train_metrics.csv").write_text("step\n")
-    assert vr.metrics_file(tmp_path / "a/seed0").name == "train_metrics.csv"
+    assert run_files.metrics_file(tmp_path / "a/seed0").name == "train_metrics.csv"
     (tmp_path / "a/seed0/metrics.csv").write_text("step\n")
-    assert vr.metrics_file(tmp_path / "a/seed0").name == "metrics.csv"
+    assert run_files.metrics_file(tmp_path / "a/seed0").name == "metrics.csv"
 
 
 def test_smoothing_and_curves():
-    assert np.array_equal(vr.smooth(np.array([1.0, 5.0]), 0.0), [1.0, 5.0])
-    assert vr.smooth(np.full(5, 3.0), 0.9) == pytest.approx(np.full(5, 3.0))  # debiased
-    assert vr.smooth(np.array([0.0, 1.0]), 0.5) == pytest.approx([0.0, 0.5 / 0.75])
+    assert np.array_equal(run_files.smooth(np.array([1.0, 5.0]), 0.0), [1.0, 5.0])
+    assert run_files.smooth(np.full(5, 3.0), 0.9) == pytest.approx(np.full(5, 3.0))  # debiased
+    assert run_files.smooth(np.array([0.0, 1.0]), 0.5) == pytest.approx([0.0, 0.5 / 0.75])
     frame = pd.DataFrame(
         {
             "step": [0, 0, 1, 1, 2],
@@ -310,12 +327,12 @@ def test_smoothing_and_curves():
             "empty": [np.nan] * 5,
         }
     )
-    assert vr.metric_names(frame) == ["val/accuracy", "train/loss"]
-    c = vr.curve(frame, "val/accuracy", 0.0)
+    assert run_files.metric_names(frame) == ["val/accuracy", "train/loss"]
+    c = run_files.curve(frame, "val/accuracy", 0.0)
     assert list(c.index) == [0, 1] and c["raw"].tolist() == [0.5, 0.7] == c["smoothed"].tolist()
-    assert vr.default_data_dir({"config": {"data_dir": "d"}}) == "d"
-    assert vr.default_data_dir({"config": {}, "data_meta": {"data_dir": "m"}}) == "m"
-    assert vr.default_data_dir({"config": {}}) == ""
+    assert run_files.default_data_dir({"config": {"data_dir": "d"}}) == "d"
+    assert run_files.default_data_dir({"config": {}, "data_meta": {"data_dir": "m"}}) == "m"
+    assert run_files.default_data_dir({"config": {}}) == ""
 
 
 # --- `halting view` --------------------------------------------------------------------------
@@ -579,7 +596,7 @@ def test_addition_page(toy_runs, name):
     assert list(difficulty.index) == [1, 2] and difficulty["examples"].sum() == 256 * 2
     at.button[0].click().run()
     assert_clean(at)
-    assert 1 <= len(vr.parse_numbers(at.text_input(key=key).value, 3, 2)) <= 3
+    assert 1 <= len(toy_inputs.parse_numbers(at.text_input(key=key).value, 3, 2)) <= 3
     at.text_input(key=key).set_value("1 2 3 4").run()
     assert not at.exception and "trained on 3" in at.error[0].value
 
@@ -605,7 +622,7 @@ def test_training_page_names_a_malformed_run_file_and_rereads_it_when_rewritten(
     source = toy_runs["parity_rnn_act"].parent
     run = tmp_path / "run"
     run.mkdir()
-    for name in ("final.ckpt", vr.metrics_file(source).name):
+    for name in ("final.ckpt", run_files.metrics_file(source).name):
         (run / name).write_bytes((source / name).read_bytes())
     (run / "eval.json").write_text("{not json")
     at = app(tmp_path, run / "final.ckpt")
@@ -762,10 +779,10 @@ def test_a_maze_example_renders_well_under_a_second(maze_runs):
 
 def test_unused_fields_are_those_the_run_does_not_apply():
     config = make_config({"task": "addition", "model_type": "act_rnn", "max_steps": 1}).to_dict()
-    unused = vr.unused_fields(config)
+    unused = run_files.unused_fields(config)
     assert {"bits", "ut_max_hops", "data_dir", "lambda_p"} <= unused
     assert not {"sequence_length", "time_limit", "time_penalty", "act_eps"} & unused
-    assert vr.unused_fields({**config, "from_a_newer_version": 1}) == set()
+    assert run_files.unused_fields({**config, "from_a_newer_version": 1}) == set()
 
 
 def test_switching_models_and_datasets_with_fewer_steps_or_mazes_keeps_widgets_in_range(

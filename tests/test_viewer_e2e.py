@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from halting.data.grid import GOAL, OPEN, PATH, START, WALL
-from halting.viewer import render as vr
+from halting.viewer import images
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_viewer import TINY_UT, maze_folder, train_tiny  # noqa: E402
@@ -261,4 +261,4 @@ def test_halting_view_serves_the_maze_to_a_browser(server, tmp_path):
     assert image.shape[:2] == (WINDOW[1], WINDOW[0])
     assert image.std() > 20 and len(np.unique(image.reshape(-1, 3), axis=0)) > 200  # not blank
     for token in (WALL, OPEN, START, GOAL, PATH):  # the maze palette is drawn
-        assert colour_share(image, vr.PALETTE[token]) > 1e-4, vr.TOKEN_NAMES[token]
+        assert colour_share(image, images.PALETTE[token]) > 1e-4, images.TOKEN_NAMES[token]
