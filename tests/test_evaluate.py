@@ -116,7 +116,7 @@ def random_maze(rng: np.random.Generator, side: int = MAZE_SIDE) -> np.ndarray:
 
 def write_maze_folder(root: Path, n: int = 10, seed: int = 0) -> Path:
     """A tiny maze dataset folder in HRM's format (train and test), canonical labels."""
-    from halting.data.maze import write_split
+    from halting.data.maze_format import write_split
 
     rng = np.random.default_rng(seed)
     for split in ("train", "test"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from halting.data import grid, maze
+from halting.data import grid, maze, maze_augment, maze_csv, maze_format
 from halting.data.maze_gen import layout_key
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
@@ -45,8 +45,8 @@ def generated_30(tmp_path_factory):
 
 @needs_real
 def test_canonical_rule_reproduces_all_real_labels():
-    for split in maze.SPLITS:
-        data = maze.load_maze_split(REAL, split)
+    for split in maze_format.SPLITS:
+        data = maze_format.load_maze_split(REAL, split)
         same = (grid.canonical_labels(data.inputs, 30) == data.labels).all(axis=1)
         assert same.sum() == 1000, f"{split}: {1000 - same.sum()} labels differ"
     for x, y in zip(data.inputs[:25], data.labels[:25]):  # and the per-grid reference agrees
@@ -55,9 +55,9 @@ def test_canonical_rule_reproduces_all_real_labels():
 
 @needs_real
 def test_writer_reproduces_hrm_files_byte_for_byte(tmp_path):
-    data = maze.load_maze_split(REAL, "train")
-    maze.write_split(tmp_path / "train", data.inputs, data.labels)
-    for name in (f"all__{field}.npy" for field in maze.FIELDS):
+    data = maze_format.load_maze_split(REAL, "train")
+    maze_format.write_split(tmp_path / "train", data.inputs, data.labels)
+    for name in (f"all__{field}.npy" for field in maze_format.FIELDS):
         assert (tmp_path / "train" / name).read_bytes() == (REAL / "train" / name).read_bytes(), (
             name
         )
@@ -69,29 +69,29 @@ def test_writer_reproduces_hrm_files_byte_for_byte(tmp_path):
 
 @needs_real
 def test_csv_round_trip_gives_identical_arrays(tmp_path):
-    for split in maze.SPLITS:
-        data = maze.load_maze_split(REAL, split)
-        maze.write_maze_csv(tmp_path / f"{split}.csv", data.inputs, data.labels)
+    for split in maze_format.SPLITS:
+        data = maze_format.load_maze_split(REAL, split)
+        maze_csv.write_maze_csv(tmp_path / f"{split}.csv", data.inputs, data.labels)
     logs = []
     out = small_build(tmp_path / "out", source="csv", csv_dir=tmp_path, size=None, log=logs.append)
-    for split in maze.SPLITS:
-        for name in (f"all__{field}.npy" for field in maze.FIELDS):
+    for split in maze_format.SPLITS:
+        for name in (f"all__{field}.npy" for field in maze_format.FIELDS):
             assert (out / split / name).read_bytes() == (REAL / split / name).read_bytes()
     assert any("0 answers differ" in line for line in logs)
 
 
 @needs_real
 def test_rotating_a_label_is_wrong_and_aug8_recomputes_it():
-    data = maze.load_maze_split(REAL, "train")
-    inputs, labels = maze.augment_dihedral(data.inputs[:40], 30)
+    data = maze_format.load_maze_split(REAL, "train")
+    inputs, labels = maze_augment.augment_dihedral(data.inputs[:40], 30)
     assert inputs.shape == labels.shape == (320, 900)
     copies = inputs.reshape(40, 8, 30, 30)
     rotated_labels = np.stack(
-        [maze.dihedral(data.labels[:40].reshape(40, 30, 30), k) for k in range(8)], 1
+        [maze_augment.dihedral(data.labels[:40].reshape(40, 30, 30), k) for k in range(8)], 1
     )
     for k in range(8):
         np.testing.assert_array_equal(
-            copies[:, k], maze.dihedral(data.inputs[:40].reshape(40, 30, 30), k)
+            copies[:, k], maze_augment.dihedral(data.inputs[:40].reshape(40, 30, 30), k)
         )
     for x, y in zip(inputs[::3], labels[::3]):  # the batched rule agrees with the per-grid one
         np.testing.assert_array_equal(grid.canonical_label(x.reshape(30, 30)).ravel(), y)
@@ -106,7 +106,7 @@ def test_rotating_a_label_is_wrong_and_aug8_recomputes_it():
 
 
 def test_generated_statistics_match_the_real_targets(generated_30):
-    train, test = (maze.load_maze_split(generated_30, split) for split in maze.SPLITS)
+    train, test = (maze_format.load_maze_split(generated_30, split) for split in maze_format.SPLITS)
     stats = maze.maze_stats(
         np.concatenate([train.inputs, test.inputs]), np.concatenate([train.labels, test.labels]), 30
     )
@@ -138,16 +138,19 @@ def test_dihedral_ops_are_the_named_symmetries():
         "transpose": x.transpose(0, 2, 1),
         "anti_transpose": x[:, ::-1, ::-1].transpose(0, 2, 1),
     }
-    assert list(want) == list(maze.DIHEDRAL)
-    for k, name in enumerate(maze.DIHEDRAL):
-        np.testing.assert_array_equal(maze.dihedral(x, k), want[name], err_msg=name)
+    assert list(want) == list(maze_augment.DIHEDRAL)
+    for k, name in enumerate(maze_augment.DIHEDRAL):
+        np.testing.assert_array_equal(maze_augment.dihedral(x, k), want[name], err_msg=name)
 
 
 def test_aug8_groups_and_labels(tmp_path):
     root = small_build(tmp_path / "aug", aug=True, n_train=6)
     plain = small_build(tmp_path / "plain", n_train=6)
-    train, test = maze.load_maze_split(root, "train"), maze.load_maze_split(root, "test")
-    base = maze.load_maze_split(plain, "train")
+    train, test = (
+        maze_format.load_maze_split(root, "train"),
+        maze_format.load_maze_split(root, "test"),
+    )
+    base = maze_format.load_maze_split(plain, "train")
     assert train.inputs.shape == (48, 100) and len(test.inputs) == 8  # test untouched
     np.testing.assert_array_equal(train.group_indices, np.arange(0, 49, 8))
     assert train.meta["total_groups"] == 6 and train.meta["seq_len"] == 100
@@ -158,7 +161,7 @@ def test_aug8_groups_and_labels(tmp_path):
 
 
 def test_path_moves_are_the_shortest_path_lengths(tmp_path):
-    data = maze.load_maze_split(small_build(tmp_path / "d"), "train")
+    data = maze_format.load_maze_split(small_build(tmp_path / "d"), "train")
     want = [grid.shortest_path_moves(x.reshape(10, 10)) for x in data.inputs]
     assert min(want) >= 20 and grid.path_moves(data.labels).tolist() == want
     assert grid.path_moves(data.labels.reshape(-1, 10, 10)).tolist() == want
@@ -166,13 +169,13 @@ def test_path_moves_are_the_shortest_path_lengths(tmp_path):
 
 
 def test_subsample_is_seeded_and_train_only(tmp_path):
-    full = maze.load_maze_split(small_build(tmp_path / "full", seed=2), "train")
+    full = maze_format.load_maze_split(small_build(tmp_path / "full", seed=2), "train")
     sub1 = small_build(tmp_path / "s1", seed=2, subsample_size=5)
     sub2 = small_build(tmp_path / "s2", seed=2, subsample_size=5)
     assert maze.content_hash(sub1) == maze.content_hash(sub2)
-    picked = maze.load_maze_split(sub1, "train").inputs
+    picked = maze_format.load_maze_split(sub1, "train").inputs
     assert len(picked) == 5 and {x.tobytes() for x in picked} <= {x.tobytes() for x in full.inputs}
-    assert len(maze.load_maze_split(sub1, "test").inputs) == 8
+    assert len(maze_format.load_maze_split(sub1, "test").inputs) == 8
 
 
 @pytest.mark.parametrize(
@@ -213,40 +216,40 @@ def test_a_subsample_larger_than_the_train_set_is_refused_before_writing(
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
     if source == "csv":  # the whole pool is allowed: nothing to leave out
         small_build(tmp_path / "out", subsample_size=pool, **kw)
-        assert len(maze.load_maze_split(tmp_path / "out", "train").inputs) == pool
+        assert len(maze_format.load_maze_split(tmp_path / "out", "train").inputs) == pool
 
 
 def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     built = small_build(tmp_path / "src", n_train=10, n_test=4)
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
-    for split in maze.SPLITS:
-        data = maze.load_maze_split(built, split)
+    for split in maze_format.SPLITS:
+        data = maze_format.load_maze_split(built, split)
         labels = data.labels
         if (
             split == "train"
         ):  # other shortest paths: the rotated maze's canonical path, rotated back
-            turned = maze.dihedral(data.inputs.reshape(-1, 10, 10), 2).reshape(-1, 100)
-            other = maze.dihedral(grid.canonical_labels(turned, 10).reshape(-1, 10, 10), 2).reshape(
-                -1, 100
-            )
+            turned = maze_augment.dihedral(data.inputs.reshape(-1, 10, 10), 2).reshape(-1, 100)
+            other = maze_augment.dihedral(
+                grid.canonical_labels(turned, 10).reshape(-1, 10, 10), 2
+            ).reshape(-1, 100)
             assert all(
                 grid.is_valid_optimal(x.reshape(10, 10), y.reshape(10, 10))
                 for x, y in zip(data.inputs, other)
             )
             labels = other
-        maze.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, labels)
-    differ = int((other != maze.load_maze_split(built, "train").labels).any(axis=1).sum())
+        maze_csv.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, labels)
+    differ = int((other != maze_format.load_maze_split(built, "train").labels).any(axis=1).sum())
     assert differ > 0
     logs = []
     kept = small_build(tmp_path / "kept", source="csv", csv_dir=csv_dir, size=None, log=logs.append)
     assert any(f"{differ} answers differ" in line and "--relabel" in line for line in logs)
-    np.testing.assert_array_equal(maze.load_maze_split(kept, "train").labels, other)
+    np.testing.assert_array_equal(maze_format.load_maze_split(kept, "train").labels, other)
     fixed = small_build(tmp_path / "fixed", source="csv", csv_dir=csv_dir, size=None, relabel=True)
     assert maze.content_hash(fixed) == maze.content_hash(built)
     # aug8 recomputes every label, so it cannot keep these answers: refused before writing
     with pytest.raises(
-        maze.MazeDataError,
+        maze_format.MazeDataError,
         match=rf"train.csv: {differ} answers differ from the "
         r"canonical path and --aug .* add --relabel",
     ):
@@ -255,7 +258,7 @@ def test_csv_relabel_replaces_non_canonical_answers(tmp_path):
     augmented = small_build(
         tmp_path / "aug", source="csv", csv_dir=csv_dir, size=None, aug=True, relabel=True
     )
-    assert len(maze.load_maze_split(augmented, "train").inputs) == 8 * 10
+    assert len(maze_format.load_maze_split(augmented, "train").inputs) == 8 * 10
 
 
 # ---------------------------------------------------------------- bad inputs
@@ -265,9 +268,9 @@ def _csv(tmp_path, question_edit=None, answer_edit=None):
     built = small_build(tmp_path / "src", n_train=3, n_test=2)
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir(exist_ok=True)
-    for split in maze.SPLITS:
-        data = maze.load_maze_split(built, split)
-        maze.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, data.labels)
+    for split in maze_format.SPLITS:
+        data = maze_format.load_maze_split(built, split)
+        maze_csv.write_maze_csv(csv_dir / f"{split}.csv", data.inputs, data.labels)
     text = (csv_dir / "train.csv").read_text().splitlines()
     source, q, a, rating = text[2].split(",")
     q, a = (question_edit or (lambda s: s))(q), (answer_edit or (lambda s: s))(a)
@@ -313,7 +316,7 @@ def _wall_in_goal(text, size=10):
 )
 def test_bad_csv_gives_a_clear_error_and_no_folder(tmp_path, q_edit, a_edit, message):
     csv_dir = _csv(tmp_path, q_edit, a_edit)
-    with pytest.raises(maze.MazeDataError, match=message) as err:
+    with pytest.raises(maze_format.MazeDataError, match=message) as err:
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=None)
     assert "train.csv" in str(err.value)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
@@ -357,7 +360,7 @@ def test_malformed_csv_files_are_named(tmp_path, damage, size, message):
     csv_dir = _csv(tmp_path)
     if damage:
         damage(csv_dir)
-    with pytest.raises(maze.MazeDataError, match=message):
+    with pytest.raises(maze_format.MazeDataError, match=message):
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=size)
     assert not (tmp_path / "out").exists()
 
@@ -376,7 +379,7 @@ def test_a_csv_header_without_question_or_answer_is_named(tmp_path, header, miss
     kept = [i for i, name in enumerate(HEADER.strip().split(",")) if name in header.split(",")]
     lines = [header] + [",".join(row.split(",")[i] for i in kept) for row in rows]
     (csv_dir / "test.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(maze.MazeDataError) as err:
+    with pytest.raises(maze_format.MazeDataError) as err:
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=None)
     assert str(err.value) == (
         f"{csv_dir / 'test.csv'}: line 1: the header {header or '(empty)'} "
@@ -388,7 +391,7 @@ def test_a_csv_header_without_question_or_answer_is_named(tmp_path, header, miss
 
 def test_csv_columns_are_found_by_their_header_names(tmp_path):
     csv_dir = _csv(tmp_path)
-    expected = maze.read_maze_csv(csv_dir / "test.csv")
+    expected = maze_csv.read_maze_csv(csv_dir / "test.csv")
     rows = [row.split(",") for row in (csv_dir / "test.csv").read_text().splitlines()]
     (csv_dir / "test.csv").write_text(
         "\ufeff"
@@ -397,16 +400,16 @@ def test_csv_columns_are_found_by_their_header_names(tmp_path):
         ),
         encoding="utf-8",
     )
-    for got, want in zip(maze.read_maze_csv(csv_dir / "test.csv"), expected):
+    for got, want in zip(maze_csv.read_maze_csv(csv_dir / "test.csv"), expected):
         np.testing.assert_array_equal(got, want)
 
 
 def test_missing_csv_gives_a_clear_error(tmp_path):
-    with pytest.raises(maze.MazeDataError, match=r"nowhere/train\.csv: missing"):
+    with pytest.raises(maze_format.MazeDataError, match=r"nowhere/train\.csv: missing"):
         small_build(tmp_path / "out", source="csv", csv_dir=tmp_path / "nowhere", size=None)
     csv_dir = _csv(tmp_path)
     (csv_dir / "test.csv").unlink()
-    with pytest.raises(maze.MazeDataError, match=r"test\.csv: missing"):
+    with pytest.raises(maze_format.MazeDataError, match=r"test\.csv: missing"):
         small_build(tmp_path / "out", source="csv", csv_dir=csv_dir, size=None)
     assert not (tmp_path / "out").exists()
 
@@ -444,18 +447,18 @@ def _truncate(path):
 )
 def test_loader_names_the_broken_file(tmp_path, damage, message):
     root = small_build(tmp_path / "d")
-    maze.load_maze_split(root, "train")
+    maze_format.load_maze_split(root, "train")
     damage(root / "train")
-    with pytest.raises(maze.MazeDataError, match=message):
-        maze.load_maze_split(root, "train")
+    with pytest.raises(maze_format.MazeDataError, match=message):
+        maze_format.load_maze_split(root, "train")
 
 
 def test_loader_says_inputs_and_labels_disagree_in_rows(tmp_path):
     root = small_build(tmp_path / "d")
-    labels = maze.load_maze_split(root, "train").labels
+    labels = maze_format.load_maze_split(root, "train").labels
     np.save(root / "train" / "all__labels.npy", np.concatenate([labels, labels]))
-    with pytest.raises(maze.MazeDataError) as err:
-        maze.load_maze_split(root, "train")
+    with pytest.raises(maze_format.MazeDataError) as err:
+        maze_format.load_maze_split(root, "train")
     assert str(err.value) == (
         f"{root / 'train'}: all__inputs.npy and all__labels.npy disagree: 16 inputs vs 32 labels"
     )
@@ -463,12 +466,12 @@ def test_loader_says_inputs_and_labels_disagree_in_rows(tmp_path):
 
 def test_loader_rejects_inconsistent_mazes(tmp_path):
     root = small_build(tmp_path / "d")
-    data = maze.load_maze_split(root, "train")
+    data = maze_format.load_maze_split(root, "train")
     inputs = data.inputs.copy()
     inputs[3, np.flatnonzero(inputs[3] == grid.GOAL)] = grid.OPEN
     np.save(root / "train" / "all__inputs.npy", inputs)
-    with pytest.raises(maze.MazeDataError, match="maze 3: 0 'G' cells"):
-        maze.load_maze_split(root, "train")
+    with pytest.raises(maze_format.MazeDataError, match="maze 3: 0 'G' cells"):
+        maze_format.load_maze_split(root, "train")
 
 
 # ---------------------------------------------------------------- writing safely
@@ -494,7 +497,7 @@ def test_failed_csv_write_keeps_the_old_file(tmp_path):
     good = np.full((2, 4), 2, dtype=np.uint8)
     bad = np.full((2, 4), 9, dtype=np.uint8)  # no character for token 9: fails after the header
     with pytest.raises(IndexError):
-        maze.write_maze_csv(path, good, bad)
+        maze_csv.write_maze_csv(path, good, bad)
     assert path.read_text() == "old\n" and list(tmp_path.iterdir()) == [path]
 
 
@@ -515,8 +518,8 @@ def test_content_hash_and_manifest(tmp_path):
     assert (manifest["size"], manifest["n_train"], manifest["n_test"]) == (10, 16, 8)
     assert set(manifest["files"]) == {"identifiers.json"} | {
         f"{s}/{n}"
-        for s in maze.SPLITS
-        for n in ["dataset.json"] + [f"all__{f}.npy" for f in maze.FIELDS]
+        for s in maze_format.SPLITS
+        for n in ["dataset.json"] + [f"all__{f}.npy" for f in maze_format.FIELDS]
     }
     assert all(
         digest == hashlib.sha256((root / rel).read_bytes()).hexdigest()

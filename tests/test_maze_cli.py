@@ -12,7 +12,7 @@ import pytest
 
 from halting.cli import main
 from halting.data import cli as maze_cli
-from halting.data import maze
+from halting.data import maze, maze_format
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "maze-30x30-hard-1k"
 SMALL = [
@@ -66,7 +66,7 @@ def test_runbook_shaped_build_and_stats(tmp_path, capsys):
         str(tmp_path / "manifest.json"),
     ] + SMALL
     assert main(argv) == 0
-    train = maze.load_maze_split(out, "train")
+    train = maze_format.load_maze_split(out, "train")
     assert train.inputs.shape == (40, 100) and train.meta["total_groups"] == 5
     assert json.loads((out / "identifiers.json").read_text()) == ["<blank>"]
     manifest = json.loads((tmp_path / "manifest.json").read_text())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from halting.data import grid
+from halting.data import bitboard, grid
 from halting.data import maze_gen as mg
 
 
@@ -46,12 +46,16 @@ def test_pairs_are_distinct_open_cells_uniformly_drawn():
 def test_bit_boards_flood_and_distances_agree_with_grid_bfs():
     rng = np.random.default_rng(5)
     batch = mg.draw_batch(rng, 20, 30)
-    free = mg.pack_rows(~batch.walls, 30)
+    free = bitboard.pack_rows(~batch.walls, 30)
     seeds = batch.s[:, 0]
-    comp, ecc = mg.flood(free, mg._board_of(seeds, 30, free.dtype))
+    comp, ecc = bitboard.flood(free, bitboard._board_of(seeds, 30, free.dtype))
     cells = np.repeat(np.arange(900)[None], 20, axis=0)
-    dist = mg.distances_from(
-        free, mg._board_of(seeds, 30, free.dtype), np.repeat(np.arange(20), 900), cells.ravel(), 30
+    dist = bitboard.distances_from(
+        free,
+        bitboard._board_of(seeds, 30, free.dtype),
+        np.repeat(np.arange(20), 900),
+        cells.ravel(),
+        30,
     ).reshape(20, 900)
     for i in range(20):
         maze = np.where(batch.walls[i], grid.WALL, grid.OPEN).reshape(30, 30)

@@ -10,7 +10,8 @@ from test_train_cli import RUNBOOK, _args, _shrink
 import halting
 from halting.cli import main
 from halting.config import make_config
-from halting.data.maze import content_hash, load_maze_split
+from halting.data.maze import content_hash
+from halting.data.maze_format import load_maze_split
 from halting.data.modules import MazeDataModule, epoch_permutation
 from halting.training.checkpoint import load_checkpoint
 from halting.training.train import TrainingPaused, train

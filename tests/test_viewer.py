@@ -700,7 +700,7 @@ def captions(at) -> list[str]:
 
 @pytest.mark.parametrize("name", list(MAZE_RUNS))
 def test_maze_page(maze_runs, name):
-    from halting.data.maze import load_maze_split
+    from halting.data.maze_format import load_maze_split
 
     ckpt = maze_runs[name]
     at = app(ckpt.parent.parent, ckpt)

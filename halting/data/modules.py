@@ -176,7 +176,8 @@ class MazeDataModule(_Base):
 
     def __init__(self, config: ExperimentConfig, data_workers: int = 0) -> None:
         super().__init__(config, data_workers)
-        from halting.data.maze import content_hash, load_maze_split
+        from halting.data.maze import content_hash
+        from halting.data.maze_format import load_maze_split
 
         root = Path(config.data_dir)
         train, test = load_maze_split(root, "train"), load_maze_split(root, "test")

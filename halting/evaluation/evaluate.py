@@ -117,7 +117,7 @@ def load_eval_data(
         raise EvaluationInputError(f"n_examples must be >= 1, got {n_examples}")
     if config.task == "maze":
         from halting.data.grid import shortest_path_moves
-        from halting.data.maze import load_maze_split
+        from halting.data.maze_format import load_maze_split
 
         root = data_dir or data_meta.get("data_dir") or config.data_dir
         if not root:

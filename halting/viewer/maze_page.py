@@ -26,7 +26,7 @@ from halting.viewer.widgets import (
 
 @st.cache_data(max_entries=4, show_spinner="Loading mazes ...")
 def maze_split(root: str, split: str) -> dict:
-    from halting.data.maze import load_maze_split
+    from halting.data.maze_format import load_maze_split
 
     data = load_maze_split(root, split)
     return {
