@@ -28,8 +28,10 @@ from halting.config import ExperimentConfig, make_config
 from halting.data.modules import make_datamodule
 from halting.training import checkpoint as ckpt_io
 from halting.training.callbacks import Guard, RNGState
+from halting.training.checkpoint import disk_bound
+from halting.training.lightning_setup import _QUIET
 from halting.training.system import HaltingSystem, batch_metrics
-from halting.training.train import _QUIET, _validation_schedule, code_version, disk_bound
+from halting.training.train import _validation_schedule, code_version
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config.yaml"
@@ -298,8 +300,8 @@ def schedule(
 def project(measured: dict[str, Any], plan: dict[str, Any], keep: int) -> dict[str, Any]:
     """Epoch and full-run seconds (training steps, validation batches and checkpoint writes),
     the 230-minute chunks the run needs, and the checkpoint disk bound that `halting train`
-    states at start (halting.training.train.disk_bound: the newest `keep` periodic files, one more
-    while the next is written, last.ckpt and final.ckpt).
+    states at start (halting.training.checkpoint.disk_bound: the newest `keep` periodic files, one
+    more while the next is written, last.ckpt and final.ckpt).
 
     The steps were timed at the ponder steps K the fresh network runs (ACT's halting bias gives
     N = 2); `run_at_M_s` scales the training steps by M / K, the bound for a network that learns

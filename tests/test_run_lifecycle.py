@@ -12,16 +12,15 @@ import pytest
 import torch
 
 from halting.training import checkpoint as ckpt_io
-from halting.training.checkpoint import find_resumable, load_checkpoint
-from halting.training.runlog import run_status
-from halting.training.train import (
-    ConfigMismatch,
-    NonFiniteError,
-    TrainingPaused,
+from halting.training.checkpoint import (
     checkpoint_bytes,
     disk_bound,
-    train,
+    find_resumable,
+    load_checkpoint,
 )
+from halting.training.resume import ConfigMismatch
+from halting.training.runlog import run_status
+from halting.training.train import NonFiniteError, TrainingPaused, train
 
 TINY = {
     "task": "parity",

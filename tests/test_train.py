@@ -16,14 +16,8 @@ from halting.data import toy
 from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
 from halting.training.callbacks import Guard
 from halting.training.checkpoint import CorruptCheckpoint, load_checkpoint
-from halting.training.train import (
-    ConfigMismatch,
-    NonFiniteError,
-    TrainingPaused,
-    _oom_message,
-    merge_metrics,
-    train,
-)
+from halting.training.resume import ConfigMismatch, merge_metrics
+from halting.training.train import NonFiniteError, TrainingPaused, _oom_message, train
 
 TINY = {
     "task": "parity",

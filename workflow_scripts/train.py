@@ -15,7 +15,8 @@ import torch
 from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.io import atomic_copy
-from halting.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
+from halting.train import PAUSED_EXIT, TrainingPaused, train
+from halting.training.resume import ConfigMismatch
 
 name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]
 config = make_config(json.loads(params.config_json), source=f"experiment {name}")

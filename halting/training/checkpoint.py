@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic writes, safe reads, the newest readable one, the run lock, load_model.
+"""Checkpoint files: atomic writes, safe reads, the newest readable one, the run lock, load_model,
+and the disk a run's checkpoints take (checkpoint_bytes, disk_bound).
 
 Our checkpoints hold plain types only (tensors, numbers, strings, lists, dicts), so every read
 uses `torch.load(weights_only=True)` and never unpickles arbitrary objects.
@@ -14,13 +15,18 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning_fabric.plugins import TorchCheckpointIO
 
 from halting.io import atomic_write
 from halting.training.runlog import owner_alive
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+    from halting.config import ExperimentConfig
 
 LAST = "last.ckpt"
 LOCK = "train.lock"
@@ -283,3 +289,36 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu"):
         "ema": bool(hparams["config"].get("use_ema")),
     }
     return model, info
+
+
+def checkpoint_bytes(system: pl.LightningModule, ema: bool) -> int:
+    """Size of one resumable checkpoint, estimated before any is written: the weights, AdamW's
+    two moments, and with EMA the raw weights besides the average (plus ~1% of metadata)."""
+    tensors = [*system.parameters(), *system.buffers()]
+    weights = sum(t.numel() * t.element_size() for t in tensors)
+    return int(weights * (4 if ema else 3) * 1.01)
+
+
+def disk_bound(ckpt_bytes: int, keep: int, saves: int | None) -> tuple[int, str]:
+    """The most checkpoint bytes the run can hold at once, and what they are: `keep` periodic
+    files (all `saves` of them when keep is -1), one more while the next is written before the
+    oldest goes, a separate last.ckpt, and final.ckpt (weights only, counted as a full one)."""
+    periodic = (saves or 0) if keep < 0 else min(keep, saves if saves is not None else keep)
+    files = periodic + (1 if periodic else 0) + 2
+    what = (
+        f"{periodic} periodic (--keep_checkpoints {keep}) + 1 being written + " if periodic else ""
+    ) + "last.ckpt + final.ckpt"
+    return files * ckpt_bytes, what
+
+
+def _saves(
+    config: ExperimentConfig, spe: int | None, every_n_steps: int | None, every_n_epochs: int | None
+) -> int | None:
+    """How many periodic checkpoints the whole run writes (None: unbounded)."""
+    total = config.max_steps or (config.max_epochs * spe if spe and config.max_epochs else None)
+    if total is None:
+        return None
+    n = total // every_n_steps if every_n_steps else 0
+    if spe and every_n_epochs:
+        n += (total // spe) // every_n_epochs
+    return n

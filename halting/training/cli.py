@@ -198,7 +198,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         print(f"halting train: error: {exc}", file=sys.stderr)
         return 2
     from halting.training.checkpoint import LockHeld
-    from halting.training.train import PAUSED_EXIT, ConfigMismatch, TrainingPaused, train
+    from halting.training.resume import ConfigMismatch
+    from halting.training.train import PAUSED_EXIT, TrainingPaused, train
 
     print(f"halting train: run folder {kwargs['run_dir']}", flush=True)
     try:

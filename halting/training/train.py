@@ -15,10 +15,7 @@ the training RNG back; a step's checkpoint is written after that step's validati
 from __future__ import annotations
 
 import contextlib
-import csv
-import logging
 import os
-import shutil
 import socket
 import sys
 import time
@@ -31,8 +28,7 @@ import pytorch_lightning as pl
 import torch
 
 import halting
-from halting.config import HEADLINE, TOTALS, ExperimentConfig, config_diff, make_config
-from halting.io import atomic_path
+from halting.config import HEADLINE, ExperimentConfig, make_config
 from halting.training import checkpoint as ckpt_io
 from halting.training.callbacks import (
     Guard,
@@ -44,6 +40,15 @@ from halting.training.callbacks import (
     TerminalProgress,
     TextProgress,
     val_metrics,
+)
+from halting.training.checkpoint import _saves, checkpoint_bytes, disk_bound
+from halting.training.lightning_setup import _QUIET, _loggers, _quiet_lightning
+from halting.training.resume import (
+    ConfigMismatch,
+    _normalised,
+    _saved_config,
+    merge_metrics,
+    resolve_resume,
 )
 from halting.training.runlog import RunLog
 
@@ -62,188 +67,12 @@ class TrainingPaused(Exception):
         self.step, self.reason = step, reason
 
 
-class ConfigMismatch(ValueError):
-    """The run folder holds a checkpoint of a different config."""
-
-
 def code_version() -> str:
     """The package version, as the workflow's run.json records it (`halting.__version__`)."""
     return halting.__version__
 
 
-# --- the cumulative metrics.csv ----------------------------------------------------------------
-
-
-def merge_metrics(run_dir: Path) -> Path:
-    """Rebuild run_dir/metrics.csv from every attempt's CSVLogger file.
-
-    A row is identified by its step, the columns it fills and its rank among such rows of its
-    attempt; a later attempt's row replaces an earlier one with the same identity (rows past a
-    resume point that a killed attempt had logged are logged again, identically, by the next).
-    """
-    rows: dict[tuple, dict[str, str]] = {}
-    columns: set[str] = set()
-    versions = sorted(
-        (p for p in (run_dir / "logs").glob("version_*") if p.name[8:].isdigit()),
-        key=lambda p: int(p.name[8:]),
-    )
-    for version in versions:
-        path = version / "metrics.csv"
-        if not path.is_file():
-            continue
-        with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            seen: dict[tuple, int] = {}
-            for row in reader:
-                if None in row or not row.get("step"):  # a line cut by a kill
-                    continue
-                filled = tuple(sorted(k for k, v in row.items() if v != ""))
-                ident = (row["step"], filled)
-                seen[ident] = seen.get(ident, 0) + 1
-                rows[ident + (seen[ident],)] = row
-                columns.update(filled)
-    out = run_dir / "metrics.csv"
-    if not rows:
-        return out
-    ordered = sorted(rows.values(), key=lambda r: int(r["step"]))  # stable: keeps log order
-    names = sorted(columns, key=lambda c: (c not in ("step", "epoch"), c))
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=names, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(ordered)
-    return out
-
-
-# --- resume decision -------------------------------------------------------------------------
-
-
-def _saved_config(ckpt: dict[str, Any]) -> dict[str, Any]:
-    return dict(ckpt["hyper_parameters"].get("config", {}))
-
-
-def _normalised(values: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping as the resume checks compare it: `./data/x/` is `data/x`."""
-    if not values.get("data_dir"):
-        return dict(values)
-    return {**values, "data_dir": os.path.normpath(values["data_dir"])}
-
-
-def _comparable(values: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping as the resume check compares it: normalised, totals left out."""
-    return {k: v for k, v in _normalised(values).items() if k not in TOTALS}
-
-
-def check_resumable(path: Path, ckpt: dict[str, Any], config: ExperimentConfig) -> str | None:
-    """ConfigMismatch unless `ckpt` (read from `path`) can continue as `config`: equal up to
-    the totals, and not already past the new ones. Returns a note when the totals changed."""
-    saved = _saved_config(ckpt)
-    diff = config_diff(_comparable(saved), _comparable(config.to_dict()))
-    if diff:
-        raise ConfigMismatch(
-            f"{path} was trained with a different config ({'; '.join(diff)}). Use the same "
-            f"flags to resume (only max_steps / max_epochs may change), another "
-            f"--default_root_dir, or --restart to start over."
-        )
-    totals = config_diff({k: saved.get(k) for k in TOTALS}, {k: getattr(config, k) for k in TOTALS})
-    if not totals:
-        return None
-    step, epoch = int(ckpt.get("global_step", 0)), int(ckpt.get("epoch", 0))
-    past = []
-    if config.max_steps and step > config.max_steps:
-        past.append(f"max_steps={config.max_steps} (it is at step {step})")
-    if (
-        config.max_epochs
-        and saved.get("max_epochs") != config.max_epochs
-        and epoch >= config.max_epochs
-    ):  # `epoch`: 0-based, of the checkpoint's last step
-        past.append(f"max_epochs={config.max_epochs} (it is in epoch {epoch + 1})")
-    if past:
-        raise ConfigMismatch(
-            f"{path} has trained past {' and '.join(past)}: a run cannot be shortened. Use "
-            f"another --default_root_dir, or --restart to start over."
-        )
-    return f"continuing with new totals ({'; '.join(totals)})"
-
-
-def _clear_run(run_dir: Path, ckpt_dir: Path) -> list[str]:
-    removed = []
-    for path in [*ckpt_dir.glob("*.ckpt"), run_dir / "final.ckpt", run_dir / "metrics.csv"]:
-        if path.exists():
-            path.unlink()
-            removed.append(path.name)
-    if (run_dir / "logs").exists():
-        shutil.rmtree(run_dir / "logs")
-        removed.append("logs/")
-    return removed
-
-
-def resolve_resume(
-    run_dir: Path,
-    config: ExperimentConfig,
-    resume: str | os.PathLike | None,
-    restart: bool,
-    log: RunLog,
-) -> tuple[Path | None, dict[str, Any] | None]:
-    """The checkpoint to resume from (None: fresh start), after the config check."""
-    ckpt_dir = run_dir / "checkpoints"
-    if restart:
-        if resume not in (None, "auto"):
-            raise ValueError(
-                f"--restart cannot be combined with --resume_ckpt {resume}: "
-                "--restart deletes this run's checkpoints and starts over"
-            )
-        removed = _clear_run(run_dir, ckpt_dir)
-        if removed:
-            log(f"restart: removed {', '.join(removed)}")
-        return None, None
-    if resume in (None, "auto"):
-        found = ckpt_io.find_resumable(ckpt_dir)
-    else:
-        path = Path(resume)
-        try:
-            found = (path, ckpt_io.load_checkpoint(path))
-        except ckpt_io.CorruptCheckpoint as exc:
-            warnings.warn(
-                f"{exc}; falling back to the newest readable checkpoint in {path.parent}",
-                stacklevel=2,
-            )
-            found = ckpt_io.find_resumable(path.parent)
-            if found is None:
-                raise
-    if found is None:
-        return None, None
-    path, ckpt = found
-    note = check_resumable(path, ckpt, config)
-    if note:
-        log(note)
-    return path, ckpt
-
-
 # --- train -----------------------------------------------------------------------------------
-
-# Lightning warnings that do not apply here (our loaders resume by global step; srun is
-# the scheduler's business).
-_QUIET = (
-    ".*does not have many workers.*",
-    ".*dataloader is not resumable.*",
-    ".*smaller than the logging interval.*",
-    ".*IterableDataset.*__len__.*",
-    ".*`srun` command is available.*",
-    ".*`isinstance.treespec, LeafSpec.` is deprecated.*",
-)
-
-
-class _DropTip(logging.Filter):
-    """Drops Lightning's advertisement for its cloud logger from our logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
-
-
-def _quiet_lightning() -> None:
-    lightning_log = logging.getLogger("pytorch_lightning.utilities.rank_zero")
-    if not any(isinstance(f, _DropTip) for f in lightning_log.filters):
-        lightning_log.addFilter(_DropTip())
 
 
 def _check_toy_schedule(config: ExperimentConfig) -> None:
@@ -283,26 +112,6 @@ def _validation_schedule(
     return {"check_val_every_n_epoch": val_every_n_epochs}, maze_due
 
 
-def _loggers(run_dir: Path) -> list:
-    from pytorch_lightning.loggers import CSVLogger
-
-    loggers = [CSVLogger(save_dir=str(run_dir), name="logs", flush_logs_every_n_steps=1)]
-    try:
-        from pytorch_lightning.loggers import TensorBoardLogger
-
-        loggers.append(
-            TensorBoardLogger(
-                save_dir=str(run_dir),
-                name="tensorboard",
-                version=loggers[0].version,
-                default_hp_metric=False,
-            )
-        )
-    except ImportError:  # tensorboard not installed: metrics.csv only
-        pass
-    return loggers
-
-
 def _oom_message(config: ExperimentConfig, exc: BaseException) -> str:
     depth = (
         f"time_limit={config.time_limit}"
@@ -315,39 +124,6 @@ def _oom_message(config: ExperimentConfig, exc: BaseException) -> str:
         f"({type(exc).__name__}). Reduce --batch_size (or --hidden_size, --{depth.split('=')[0]}"
         f"), or use --precision bf16-mixed."
     )
-
-
-def checkpoint_bytes(system: pl.LightningModule, ema: bool) -> int:
-    """Size of one resumable checkpoint, estimated before any is written: the weights, AdamW's
-    two moments, and with EMA the raw weights besides the average (plus ~1% of metadata)."""
-    tensors = [*system.parameters(), *system.buffers()]
-    weights = sum(t.numel() * t.element_size() for t in tensors)
-    return int(weights * (4 if ema else 3) * 1.01)
-
-
-def disk_bound(ckpt_bytes: int, keep: int, saves: int | None) -> tuple[int, str]:
-    """The most checkpoint bytes the run can hold at once, and what they are: `keep` periodic
-    files (all `saves` of them when keep is -1), one more while the next is written before the
-    oldest goes, a separate last.ckpt, and final.ckpt (weights only, counted as a full one)."""
-    periodic = (saves or 0) if keep < 0 else min(keep, saves if saves is not None else keep)
-    files = periodic + (1 if periodic else 0) + 2
-    what = (
-        f"{periodic} periodic (--keep_checkpoints {keep}) + 1 being written + " if periodic else ""
-    ) + "last.ckpt + final.ckpt"
-    return files * ckpt_bytes, what
-
-
-def _saves(
-    config: ExperimentConfig, spe: int | None, every_n_steps: int | None, every_n_epochs: int | None
-) -> int | None:
-    """How many periodic checkpoints the whole run writes (None: unbounded)."""
-    total = config.max_steps or (config.max_epochs * spe if spe and config.max_epochs else None)
-    if total is None:
-        return None
-    n = total // every_n_steps if every_n_steps else 0
-    if spe and every_n_epochs:
-        n += (total // spe) // every_n_epochs
-    return n
 
 
 def _stop_note(ckpt_dir: Path) -> str:
