@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from halting.config import HEADLINE
+from halting.config import HEADLINE, ExperimentConfig, make_config
 from halting.data.grid import GOAL, OPEN, START, WALL, bfs_parents, canonical_label
+from halting.report.run_json import write_run_json
 
 MAZE_SIZE = 30
+MAZE_DATASET = "maze-30x30-hard-1k"
 TRAIN_STEPS = 2000
 
 # task -> (experiment, model_type, criterion, tau, accuracy, steps)
@@ -56,19 +58,23 @@ def random_maze(rng: np.random.Generator, size: int = MAZE_SIZE) -> np.ndarray:
             return grid
 
 
-def _config(model_type: str, criterion: str, tau: float | None, steps: float) -> dict:
+def _config(
+    task: str, model_type: str, criterion: str, tau: float | None, steps: float, seed: int
+) -> ExperimentConfig:
     depth = round(steps) if criterion == "fixed" else None  # K of a fixed-depth run
-    config = {
-        "model_type": model_type,
-        "halting": criterion,
-        "time_limit": depth or 16,
-        "ut_max_hops": depth or 6,
-    }
+    values = {"task": task, "model_type": model_type, "halting": criterion, "seed": seed}
+    values["max_steps"] = TRAIN_STEPS
+    if task == "maze":
+        values["data_dir"] = f"data/{MAZE_DATASET}"
     if model_type == "universal_transformer":
-        config.update(ut_act=criterion != "fixed", ut_act_loss_weight=tau or 0.0)
+        values.update(ut_max_hops=depth or 6, ut_act=criterion != "fixed")
+        if criterion != "fixed":
+            values["ut_act_loss_weight"] = tau
     else:
-        config["time_penalty"] = tau or 0.0
-    return config
+        values["time_limit"] = depth or 16
+        if criterion != "fixed":
+            values["time_penalty"] = tau
+    return make_config(values, source=f"fixture {task} {model_type} {criterion}")
 
 
 def _train_metrics(rng, task: str, criterion: str, acc: float, steps: float) -> pd.DataFrame:
@@ -189,26 +195,21 @@ def write_run(root: Path, task: str, spec: tuple, seed: int, n_examples: int = 1
         steps = float(steps + rng.normal(0, 0.2))
     run_dir = root / task / experiment / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "experiment": experiment,
-        "task": task,
-        "model_type": model_type,
-        "criterion": criterion,
-        "tau": tau,
-        "seed": seed,
-        "dataset": "maze-30x30-hard-1k" if task == "maze" else f"{task}-synthetic",
-        "maze_size": MAZE_SIZE if task == "maze" else None,
-        "config": _config(model_type, criterion, tau, steps),
-        "code_version": "0.1.0+g1234abc",
-        "data_manifest": MAZE_MANIFEST if task == "maze" else None,  # the manifest's JSON
+    write_run_json(
+        run_dir / "run.json",
+        _config(task, model_type, criterion, tau, steps, seed),
+        experiment=experiment,
+        dataset=MAZE_DATASET if task == "maze" else f"{task}-synthetic",
+        maze_size=MAZE_SIZE if task == "maze" else None,
+        data_manifest=MAZE_MANIFEST if task == "maze" else None,  # the manifest's JSON
+        code_version="0.1.0+g1234abc",
         # the workflow may not know the training time: addition runs leave it null
-        "train_seconds": (
+        train_seconds=(
             None
             if task == "addition"
             else float(3600 * (1 + seed) * (3 if task == "maze" else 0.2))
         ),
-    }
-    (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
+    )
     max_steps = _metrics(task, max(0.0, acc - 0.03), 16.0)
     evaluation = {
         "task": task,

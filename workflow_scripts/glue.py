@@ -1,4 +1,4 @@
-"""Helpers the workflow scripts share: log redirection, the time budget, run.json."""
+"""Helpers the workflow scripts share: log redirection, the time budget, run.json's fields."""
 
 import json
 import logging
@@ -10,8 +10,6 @@ from pathlib import Path
 # this checkout's `halting` also where it is not installed (`--sdm conda`, envs/halting.yaml).
 # Snakemake's script preamble appends that folder too, but last, after any installed copy.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from halting.io import atomic_write_text  # noqa: E402
 
 
 def log_to(path):
@@ -52,23 +50,15 @@ def time_budget_min(resources):
     return runtime - min(10, runtime / 10)
 
 
-def write_run_json(path, name, config, params, datasets, manifests, train_seconds=None):
-    """run.json of a finished run (docs/interfaces.md, "Result folders")."""
+def run_fields(params, datasets, manifests):
+    """What the workflow knows of a run beyond its config, as the keyword arguments of
+    `halting.report.run_json.write_run_json`: the dataset's name, grid size and manifest (the
+    rule's input), the code version and the training's checkpoint folder."""
     spec = datasets[params.dataset] if params.dataset else {}
-    manifest = json.loads(Path(manifests[0]).read_text()) if manifests else None
-    record = {
-        "experiment": name,
-        "task": config.task,
-        "model_type": config.model_type,
-        "criterion": config.criterion,
-        "tau": config.tau,
-        "seed": config.seed,
+    return {
         "dataset": params.dataset or None,
         "maze_size": spec.get("size"),
-        "data_manifest": manifest,
-        "config": config.to_dict(),
+        "data_manifest": json.loads(Path(manifests[0]).read_text()) if manifests else None,
         "code_version": params.code_version,
-        "train_seconds": train_seconds,
         "checkpoint_dir": params.checkpoint_dir,
     }
-    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True) + "\n")

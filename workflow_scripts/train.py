@@ -7,7 +7,7 @@ the job and the next attempt resumes from last.ckpt. The cumulative log is
 import json
 import sys
 
-from glue import log_to, time_budget_min, write_run_json
+from glue import log_to, run_fields, time_budget_min
 
 log_to(snakemake.log[0])
 import torch
@@ -15,6 +15,7 @@ import torch
 from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.io import atomic_copy
+from halting.report.run_json import write_run_json
 from halting.train import PAUSED_EXIT, TrainingPaused, train
 from halting.training.resume import ConfigMismatch
 
@@ -48,10 +49,8 @@ atomic_copy(f"{params.checkpoint_dir}/metrics.csv", snakemake.output.metrics)
 final = load_checkpoint(snakemake.output.ckpt, mmap=True)  # for train_seconds only
 write_run_json(
     snakemake.output.run,
-    name,
     config,
-    params,
-    snakemake.config["datasets"],
-    snakemake.input,
+    experiment=name,
     train_seconds=final.get("train_seconds"),
+    **run_fields(params, snakemake.config["datasets"], snakemake.input),
 )
