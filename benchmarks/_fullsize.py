@@ -25,7 +25,9 @@ import yaml
 from torch import Tensor
 
 from halting.config import ExperimentConfig, make_config
+from halting.criteria import criterion_class
 from halting.data.modules import make_datamodule
+from halting.tasks import get_task
 from halting.training import checkpoint as ckpt_io
 from halting.training.callbacks import Guard, RNGState
 from halting.training.checkpoint import disk_bound
@@ -64,7 +66,7 @@ def experiment_config(
     block = config["experiments"][name]
     values = {k: v for k, v in block.items() if k not in WORKFLOW_KEYS}
     values["seed"] = int(block.get("seeds", [0])[0])
-    if block.get("task") == "maze":
+    if block.get("dataset"):  # a maze: the workflow sets data_dir to data/<dataset>
         values["data_dir"] = str(data_dir)
     values.update(overrides or {})
     return make_config(values, source=f"experiment {name}")
@@ -156,7 +158,7 @@ class _StepClock(pl.Callback):
                     start = self._now(system.device)
                     out = system(batch, mode="eval")
                     system._losses(batch, out)
-                    batch_metrics(system.cfg.task, out, batch)
+                    batch_metrics(system.task, out, batch)
                     seconds = self._now(system.device) - start
         finally:
             system.train()
@@ -168,7 +170,8 @@ def steps_run(config: ExperimentConfig, out) -> Tensor | float:
     on every step); for ACT the batch's largest N (a loop runs until its last unit halts),
     averaged over the ACT-RNN's input steps (one loop each). A tensor stays on its device: no
     sync inside a timed step."""
-    if config.criterion != "act":
+    criterion = criterion_class(config.criterion)
+    if criterion.runs_to_limit or not criterion.has_halting_unit:
         return float(config.max_ponder)
     steps = out.steps.detach().float() * out.unit_mask  # (B, U)
     if config.model_type == "universal_transformer":  # one loop over every position
@@ -265,7 +268,7 @@ def schedule(
     from config.yaml's dataset entry, not from the folder measured."""
     B = config.batch_size
     every_steps = execution.get("save_every_n_steps")
-    if config.task == "maze":
+    if get_task(config.task).counts_epochs:
         n_train = int(spec["n_train"]) * (8 if spec.get("aug") else 1)
         spe = math.ceil(n_train / B)
         total = config.max_steps or config.max_epochs * spe

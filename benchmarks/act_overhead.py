@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from halting.tasks import get_task
 from halting.training.system import HaltingSystem, batch_metrics
 
 TARGET = 1.10  # ACT step time / fixed-depth step time
@@ -26,7 +27,7 @@ def make_system(base: dict, **kw) -> HaltingSystem:
 
 def batch_for(task: str, B: int, base: dict, device: str) -> dict:
     g = torch.Generator().manual_seed(0)
-    if task == "parity":
+    if get_task(task).input_kind == "vector":
         x = torch.randint(-1, 2, (B, base["bits"]), generator=g).float()
         return {"x": x.to(device), "y": torch.randint(0, 2, (B,), generator=g).to(device)}
     L = 100
@@ -51,7 +52,7 @@ def step_time(system: HaltingSystem, batch: dict, opt, device: str) -> float:
     t0 = time.perf_counter()
     out = system(batch, mode="train")
     loss = system._losses(batch, out)["loss_total"]
-    batch_metrics(system.cfg.task, out, batch)
+    batch_metrics(system.task, out, batch)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()

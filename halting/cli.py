@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "train": ("halting.training.cli", "train a model (the runbook's train.py / tasks/*.py flags)"),
     "evaluate": (
-        "halting.evaluation.evaluate",
+        "halting.evaluation.cli",
         "evaluate a checkpoint: eval.json + per_example.parquet",
     ),
     "figures": ("halting.report.figures", "draw the paper figures from finished runs"),

@@ -19,18 +19,36 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-TASKS = ("maze", "parity", "addition")
+from halting.criteria import CRITERIA as _CRITERION_CLASSES
+from halting.criteria import criterion_class
+from halting.tasks import TASKS as _TASK_REGISTRY
+from halting.tasks import get_task
+
+TASKS = tuple(_TASK_REGISTRY)  # registered in halting/tasks/__init__.py
 MODEL_TYPES = ("act_rnn", "universal_transformer")
-CRITERIA = ("act", "pondernet", "fixed")
+CRITERIA = tuple(_CRITERION_CLASSES)  # registered in halting/criteria/__init__.py
 ADDITION_DISTRIBUTIONS = ("fixed", "graves")  # halting.data.toy draws both
 # Each task's headline metric: the papers' numbers (maze: every cell right).
-HEADLINE = {"maze": "exact_accuracy", "parity": "accuracy", "addition": "accuracy_sequence"}
+HEADLINE = {name: task.headline for name, task in _TASK_REGISTRY.items()}
+
+# The one place the runbook's two spellings of a quantity meet: its flag per backbone. Inside the
+# package each quantity has one name: M (`max_ponder`), tau (`tau`), the halting unit's initial
+# bias (`halt_bias`); config.yaml, the CLI and checkpoints keep the runbook's names.
+RUNBOOK_NAMES = {
+    "act_rnn": {"M": "time_limit", "tau": "time_penalty", "halt_bias": "rnn_halt_bias"},
+    "universal_transformer": {
+        "M": "ut_max_hops",
+        "tau": "ut_act_loss_weight",
+        "halt_bias": "ut_halt_bias",
+    },
+}
 
 
 def max_ponder_of(model_type: str | None, config: dict[str, Any]) -> int | None:
     """M, the backbone's step limit (also K of fixed depth), from a config dict: `time_limit`
     for the ACT-RNN, `ut_max_hops` for the Universal Transformer; None when it is absent."""
-    value = config.get("time_limit" if model_type == "act_rnn" else "ut_max_hops")
+    names = RUNBOOK_NAMES.get(model_type or "")
+    value = config.get(names["M"]) if names else None
     return None if value is None else int(value)
 
 
@@ -120,12 +138,11 @@ class ExperimentConfig:
                 raise ValueError(f"config field {name!r} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.lambda_p < 1.0:
             raise ValueError(f"config field 'lambda_p' must be in (0, 1), got {self.lambda_p}")
-        if self.task == "maze" and not self.data_dir:
-            raise ValueError("config field 'data_dir' is required for task 'maze'")
+        get_task(self.task).check(self)
         if (
             self.model_type == "universal_transformer"
             and not self.ut_act
-            and self.halting != "fixed"
+            and criterion_class(self.halting).has_halting_unit
         ):
             raise ValueError(
                 "universal_transformer without ut_act runs a fixed ut_max_hops: set ut_act: true "
@@ -143,15 +160,20 @@ class ExperimentConfig:
 
     @property
     def max_ponder(self) -> int:
-        """M: the step limit of the backbone."""
-        return max_ponder_of(self.model_type, vars(self))
+        """M: the step limit of the backbone (K of fixed depth)."""
+        return int(getattr(self, RUNBOOK_NAMES[self.model_type]["M"]))
 
     @property
     def tau(self) -> float:
-        """Final weight of the halting penalty."""
-        if self.criterion == "fixed":
+        """Final weight of the halting penalty (PonderNet's beta); 0 without a halting unit."""
+        if not criterion_class(self.criterion).has_halting_unit:
             return 0.0
-        return self.time_penalty if self.model_type == "act_rnn" else self.ut_act_loss_weight
+        return getattr(self, RUNBOOK_NAMES[self.model_type]["tau"])
+
+    @property
+    def halt_bias(self) -> float:
+        """Initial bias of the halting unit (Graves: +1, so N = 2 at initialisation)."""
+        return getattr(self, RUNBOOK_NAMES[self.model_type]["halt_bias"])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -163,20 +185,26 @@ class ExperimentConfig:
 
 # Fields that only make sense for some task / model / criterion. A value that differs from the
 # default for an inapplicable field is an error: it would be silently ignored otherwise.
+def _has_unit(c: ExperimentConfig) -> bool:
+    return criterion_class(c.criterion).has_halting_unit
+
+
+def _task_field(name: str):
+    return lambda c: name in get_task(c.task).fields
+
+
+def _criterion_field(name: str):
+    return lambda c: name in criterion_class(c.criterion).fields
+
+
 _APPLIES: dict[str, Any] = {
-    "data_dir": lambda c: c.task == "maze",
-    "bits": lambda c: c.task == "parity",
-    "parity_layout": lambda c: c.task == "parity",
-    "parity_extrapolate": lambda c: c.task == "parity",
-    "sequence_length": lambda c: c.task == "addition",
-    "max_digits": lambda c: c.task == "addition",
-    "addition_distribution": lambda c: c.task == "addition",
-    "val_size": lambda c: c.task != "maze",
+    **{f: _task_field(f) for task in _TASK_REGISTRY.values() for f in task.fields},
+    **{f: _criterion_field(f) for cls in _CRITERION_CLASSES.values() for f in cls.fields},
     "time_limit": lambda c: c.model_type == "act_rnn",
     "rnn_cell_type": lambda c: c.model_type == "act_rnn",
-    "rnn_encoder": lambda c: c.model_type == "act_rnn" and c.task == "maze",
-    "rnn_halt_bias": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
-    "time_penalty": lambda c: c.model_type == "act_rnn" and c.criterion != "fixed",
+    "rnn_encoder": lambda c: c.model_type == "act_rnn" and "rnn_encoder" in get_task(c.task).fields,
+    "rnn_halt_bias": lambda c: c.model_type == "act_rnn" and _has_unit(c),
+    "time_penalty": lambda c: c.model_type == "act_rnn" and _has_unit(c),
     **{
         f"ut_{k}": (lambda c: c.model_type == "universal_transformer")
         for k in (
@@ -192,15 +220,13 @@ _APPLIES: dict[str, Any] = {
     "ut_act_loss_weight": lambda c: c.model_type == "universal_transformer" and c.ut_act,
     "ut_halt_bias": lambda c: c.model_type == "universal_transformer" and c.ut_act,
     "ut_act_update": lambda c: (
-        c.model_type == "universal_transformer" and c.ut_act and c.criterion == "act"
+        c.model_type == "universal_transformer"
+        and c.ut_act
+        and criterion_class(c.criterion).reads_update_rule
     ),  # PonderNet's loss and halting never read the mixed state
-    "act_eps": lambda c: c.criterion == "act",
-    "lambda_p": lambda c: c.criterion == "pondernet",
-    "pondernet_eval": lambda c: c.criterion == "pondernet",
-    "time_penalty_start": lambda c: c.criterion != "fixed",
-    "time_penalty_warmup_steps": lambda c: c.criterion != "fixed",
+    "time_penalty_start": _has_unit,
+    "time_penalty_warmup_steps": _has_unit,
     "ema_decay": lambda c: c.use_ema,
-    "lr_warmup_epochs": lambda c: c.task == "maze",  # the toy tasks count steps: lr_warmup_steps
 }
 
 _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}

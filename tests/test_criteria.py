@@ -27,8 +27,8 @@ def run(criterion, hs, limit, mode="train", mask=None, states=None):
     eye = [torch.eye(K)[n].expand(*mask.shape, K) for n in range(K)]  # s^n = e_n: state = w
     halt_logits = torch.stack(logits, -1) if hs[0] is not None else None
     r = criterion.finish(st, halt_logits, eye, limit)
-    acc = None if states is None else criterion.finish(st, halt_logits, states[:K], limit)["state"]
-    return r["state"], r, acc
+    acc = None if states is None else criterion.finish(st, halt_logits, states[:K], limit).state
+    return r.state, r, acc
 
 
 def test_act_three_step_hand_example():
@@ -38,31 +38,31 @@ def test_act_three_step_hand_example():
     w, r, _ = run(ACT(0.01), hs, limit=5)
     assert w.shape[-1] == 3  # stopped after the halting step
     torch.testing.assert_close(w[0], torch.tensor([0.3, 0.5, 0.2]))
-    torch.testing.assert_close(r["p"][0], torch.tensor([0.3, 0.5, 0.2, 0.0, 0.0]))
-    assert r["steps"].item() == 3
-    torch.testing.assert_close(r["remainder"], torch.tensor([0.2]))
-    torch.testing.assert_close(r["cost"], torch.tensor([3.2]))
+    torch.testing.assert_close(r.p[0], torch.tensor([0.3, 0.5, 0.2, 0.0, 0.0]))
+    assert r.steps.item() == 3
+    torch.testing.assert_close(r.remainder, torch.tensor([0.2]))
+    torch.testing.assert_close(r.cost, torch.tensor([3.2]))
 
 
 def test_act_sum_counted_once_at_threshold():
     # 0.5 + 0.49 = 0.99 >= 1 - eps at step 2 exactly: N = 2, R = 0.5 (counting h twice would
     # halt at 1)
     w, r, _ = run(ACT(0.01), [torch.tensor([0.5]), torch.tensor([0.49])], limit=4)
-    assert r["steps"].item() == 2
-    torch.testing.assert_close(r["p"][0, :2], torch.tensor([0.5, 0.5]))
+    assert r.steps.item() == 2
+    torch.testing.assert_close(r.p[0, :2], torch.tensor([0.5, 0.5]))
     # 0.6 alone does not halt at step 1
     _, r, _ = run(ACT(0.01), [torch.tensor([0.6]), torch.tensor([0.6])], limit=4)
-    assert r["steps"].item() == 2
-    torch.testing.assert_close(r["remainder"], torch.tensor([0.4]))
+    assert r.steps.item() == 2
+    torch.testing.assert_close(r.remainder, torch.tensor([0.4]))
 
 
 def test_act_forced_halt_at_limit_sums_to_one():
     hs = [torch.tensor([0.1, 0.2])] * 3
     w, r, _ = run(ACT(0.01), hs, limit=3)
-    torch.testing.assert_close(r["p"][0], torch.tensor([0.1, 0.1, 0.8]))
-    torch.testing.assert_close(r["p"].sum(-1), torch.ones(2))
-    assert torch.all(r["steps"] == 3) and torch.all(r["steps"] <= 3)
-    torch.testing.assert_close(r["cost"], torch.tensor([3.8, 3.6]))
+    torch.testing.assert_close(r.p[0], torch.tensor([0.1, 0.1, 0.8]))
+    torch.testing.assert_close(r.p.sum(-1), torch.ones(2))
+    assert torch.all(r.steps == 3) and torch.all(r.steps <= 3)
+    torch.testing.assert_close(r.cost, torch.tensor([3.8, 3.6]))
 
 
 def test_act_gradient_flows_through_remainder_not_last_h():
@@ -72,7 +72,7 @@ def test_act_gradient_flows_through_remainder_not_last_h():
     logits = [torch.logit(h[n : n + 1]) for n in range(3)]
     assert [act.keep_going(st, logits[n], n + 1, 5) for n in range(3)] == [True, True, False]
     r = act.finish(st, torch.stack(logits, -1), [torch.zeros(1, 2)] * 3, 5)
-    r["cost"].sum().backward()  # rho = N + R = N + 1 - h1 - h2
+    r.cost.sum().backward()  # rho = N + R = N + 1 - h1 - h2
     torch.testing.assert_close(h.grad, torch.tensor([-1.0, -1.0, 0.0]))
 
 
@@ -84,32 +84,32 @@ def test_act_halted_unit_never_changes():
     torch.testing.assert_close(w[0], torch.tensor([1.0, 0.0, 0.0]))
     torch.testing.assert_close(acc[0], states[0][0])  # mean-field = s^1 only
     torch.testing.assert_close(acc[1], torch.full((4,), 0.2 * 1 + 0.3 * 2 + 0.5 * 3))
-    assert r["steps"].tolist() == [1.0, 3.0]
-    assert r["halt_prob"][0, 1:].abs().sum() == 0  # no halting probability after halting
+    assert r.steps.tolist() == [1.0, 3.0]
+    assert r.halt_prob[0, 1:].abs().sum() == 0  # no halting probability after halting
 
 
 def test_act_padding_units_cost_nothing():
     mask = torch.tensor([True, False])
     w, r, _ = run(ACT(0.01), [torch.tensor([0.3, 0.3])] * 4, limit=4, mask=mask)
-    assert r["steps"].tolist() == [4.0, 0.0]
-    assert r["cost"][1] == 0 and w[1].abs().sum() == 0
+    assert r.steps.tolist() == [4.0, 0.0]
+    assert r.cost[1] == 0 and w[1].abs().sum() == 0
 
 
 def test_act_max_mode_reads_out_last_step_but_reports_learned_n():
     hs = [torch.tensor([0.995])] + [torch.tensor([0.5])] * 3
     w, r, _ = run(ACT(0.01), hs, limit=4, mode="max")
     torch.testing.assert_close(w[0], torch.tensor([0.0, 0.0, 0.0, 1.0]))
-    assert r["steps"].item() == 4
-    torch.testing.assert_close(r["cost"], torch.tensor([1.0 + 0.995 * 0 + 1.0]))  # N=1, R=1
+    assert r.steps.item() == 4
+    torch.testing.assert_close(r.cost, torch.tensor([1.0 + 0.995 * 0 + 1.0]))  # N=1, R=1
 
 
 def test_pondernet_distribution_and_leftover():
     # lambda = 0.5, 0.5, (0.3 ignored at M=3): p = 0.5, 0.25, 0.25
     hs = [torch.tensor([0.5]), torch.tensor([0.5]), torch.tensor([0.3])]
     w, r, _ = run(PonderNet(lambda_p=0.5), hs, limit=3)
-    torch.testing.assert_close(r["p"][0], torch.tensor([0.5, 0.25, 0.25]))
+    torch.testing.assert_close(r.p[0], torch.tensor([0.5, 0.25, 0.25]))
     torch.testing.assert_close(w[0], torch.tensor([0.5, 0.25, 0.25]))
-    torch.testing.assert_close(r["steps"], torch.tensor([0.5 + 0.5 + 0.75]))  # E[n] = 1.75
+    torch.testing.assert_close(r.steps, torch.tensor([0.5 + 0.5 + 0.75]))  # E[n] = 1.75
 
 
 def test_pondernet_kl_closed_form_and_direction():
@@ -133,20 +133,20 @@ def test_pondernet_kl_closed_form_and_direction():
 def test_pondernet_median_and_sampled_halting():
     hs = [torch.tensor([0.3]), torch.tensor([0.4 / 0.7]), torch.tensor([0.5])]  # p = .3, .4, .3
     w, r, _ = run(PonderNet(0.2, "median"), hs, limit=3, mode="eval")
-    assert r["steps"].item() == 2  # cumulative p reaches 0.5 at step 2
+    assert r.steps.item() == 2  # cumulative p reaches 0.5 at step 2
     torch.testing.assert_close(w[0], torch.tensor([0.0, 1.0]))
     torch.manual_seed(0)
     counts = torch.zeros(3)
     for _ in range(2000):
         _, r, _ = run(PonderNet(0.2, "sample"), hs, limit=3, mode="eval")
-        counts[int(r["steps"].item()) - 1] += 1
+        counts[int(r.steps.item()) - 1] += 1
     torch.testing.assert_close(counts / 2000, torch.tensor([0.3, 0.4, 0.3]), atol=0.04, rtol=0)
 
 
 def test_fixed_depth_one_hot_at_k():
     w, r, _ = run(FixedDepth(), [None] * 4, limit=4, mask=torch.ones(1, dtype=torch.bool))
-    torch.testing.assert_close(r["p"][0], torch.tensor([0.0, 0.0, 0.0, 1.0]))
-    assert r["steps"].item() == 4 and r["cost"].item() == 0
+    torch.testing.assert_close(r.p[0], torch.tensor([0.0, 0.0, 0.0, 1.0]))
+    assert r.steps.item() == 4 and r.cost.item() == 0
 
 
 def test_interpolate_update_is_t2t_basic():
@@ -179,16 +179,16 @@ def test_pondernet_gradient_stays_finite_when_lambda_saturates():
     st = crit.init_state(torch.ones(1, dtype=torch.bool))
     assert [crit.keep_going(st, logits[n], n + 1, 3) for n in range(3)] == [True, True, False]
     r = crit.finish(st, logits.T, [torch.zeros(1, 2)] * 3, 3)
-    assert r["p"][0, 1] == 0 and torch.isfinite(r["cost"]).all()
-    r["cost"].sum().backward()
+    assert r.p[0, 1] == 0 and torch.isfinite(r.cost).all()
+    r.cost.sum().backward()
     assert torch.isfinite(logits.grad).all()
     q = truncated_geometric(0.2, 3)
-    assert r["cost"].item() == pytest.approx(-math.log(q[0].item()), rel=1e-5)  # KL(delta_1 || q)
+    assert r.cost.item() == pytest.approx(-math.log(q[0].item()), rel=1e-5)  # KL(delta_1 || q)
 
 
 def _fused_and_reference(logits, N, maskf, states):
     """The fused ACT node and the same maths in plain autograd ops (act_weights + mix)."""
-    from halting.criteria import _ACTMeanField, act_weights
+    from halting.criteria.act import _ACTMeanField, act_weights
 
     fused = _ACTMeanField.apply(logits, N, maskf, *states)[:3]
     p, R = act_weights(logits, N, maskf)[:2]
@@ -215,7 +215,7 @@ def test_fused_act_mean_field_matches_autograd_reference():
 
 
 def test_fused_act_mean_field_passes_gradcheck():
-    from halting.criteria import _ACTMeanField
+    from halting.criteria.act import _ACTMeanField
 
     torch.manual_seed(1)
     logits = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
@@ -236,8 +236,8 @@ def test_act_interpolate_update_through_finish():
     assert [act.keep_going(st, lg, n, 5) for n, lg in enumerate(logits, 1)] == [True, True, False]
     eye = [torch.eye(3)[n].expand(1, 3) for n in range(3)]
     r = act.finish(st, torch.stack(logits, -1), eye, 5, update="interpolate")
-    torch.testing.assert_close(r["state"][0], torch.tensor([0.12, 0.4, 0.2]))
-    torch.testing.assert_close(r["p"][0, :3], torch.tensor([0.3, 0.5, 0.2]))  # p itself unchanged
+    torch.testing.assert_close(r.state[0], torch.tensor([0.12, 0.4, 0.2]))
+    torch.testing.assert_close(r.p[0, :3], torch.tensor([0.3, 0.5, 0.2]))  # p itself unchanged
 
 
 def run_loop(criterion, lams, limit, mode="eval"):
@@ -275,14 +275,14 @@ def test_pondernet_eval_numbers_do_not_depend_on_the_batch():
     )
     for K, r in (alone, pair):
         assert K == 3  # the halting unit runs to M, also after every unit has halted
-        torch.testing.assert_close(r["p"][0], torch.tensor([0.6, 0.2, 0.2]))
-        assert (r["p"][0] * torch.arange(1.0, 4.0)).sum().item() == pytest.approx(1.6, rel=1e-6)
-        assert r["cost"][0].item() == pytest.approx(kl, rel=1e-4)
-        assert r["steps"][0].item() == 1  # ... but reads out A's own halting step
-        torch.testing.assert_close(r["state"][0], torch.tensor([1.0, 0.0, 0.0]))
-    assert pair[1]["steps"].tolist() == [1.0, 3.0]
-    torch.testing.assert_close(pair[1]["p"][1], torch.tensor([0.1, 0.09, 0.81]))
-    torch.testing.assert_close(pair[1]["state"][1], torch.tensor([0.0, 0.0, 1.0]))
+        torch.testing.assert_close(r.p[0], torch.tensor([0.6, 0.2, 0.2]))
+        assert (r.p[0] * torch.arange(1.0, 4.0)).sum().item() == pytest.approx(1.6, rel=1e-6)
+        assert r.cost[0].item() == pytest.approx(kl, rel=1e-4)
+        assert r.steps[0].item() == 1  # ... but reads out A's own halting step
+        torch.testing.assert_close(r.state[0], torch.tensor([1.0, 0.0, 0.0]))
+    assert pair[1].steps.tolist() == [1.0, 3.0]
+    torch.testing.assert_close(pair[1].p[1], torch.tensor([0.1, 0.09, 0.81]))
+    torch.testing.assert_close(pair[1].state[1], torch.tensor([0.0, 0.0, 1.0]))
 
 
 def test_pondernet_sampled_halting_draws_only_until_every_unit_halts():
@@ -297,5 +297,5 @@ def test_pondernet_sampled_halting_draws_only_until_every_unit_halts():
     n = 1
     while crit.keep_going(st, torch.logit(lams[n - 1]), n, 5):
         n += 1
-    assert K == 5 and torch.equal(r["steps"], st["halt_step"])
+    assert K == 5 and torch.equal(r.steps, st.halt_step)
     assert torch.equal(torch.rand(1), after_loop)

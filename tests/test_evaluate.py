@@ -142,9 +142,9 @@ def data_meta_for(config: dict, maze_dir: Path | None = None) -> dict:
             "size": MAZE_SIDE,
             "data_dir": str(maze_dir),
         }
-    from halting.data.modules import ToyDataModule
+    from halting.tasks import get_task
 
-    return ToyDataModule(cfg).data_meta
+    return get_task(cfg.task).data_meta(cfg)
 
 
 def save_checkpoint(path: Path, config: dict, data_meta: dict, seed: int = 0) -> HaltingSystem:

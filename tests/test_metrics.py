@@ -8,15 +8,10 @@ import pytest
 import torch
 
 from halting.data.grid import CHARSET, GOAL, PATH, START, WALL, canonical_label
-from halting.metrics import (
-    addition_correct,
-    f1_from_counts,
-    f1_on_device,
-    maze_metrics,
-    parity_correct,
-    summarise_steps,
-    valid_optimal,
-)
+from halting.evaluation.evaluate import summarise_steps
+from halting.tasks.addition import correct as addition_correct
+from halting.tasks.maze import f1_from_counts, f1_on_device, maze_metrics, valid_optimal
+from halting.tasks.parity import correct as parity_correct
 
 MAZE_HARD = Path("/work/shared/maze-30x30-hard-1k")
 
@@ -106,6 +101,7 @@ def test_f1_on_device_is_the_logged_f1_from_counts():
 
 def test_batch_metrics_without_host_syncs_log_the_same_values():
     from halting.criteria import HaltingOutput
+    from halting.tasks import get_task
     from halting.training.system import batch_metrics
 
     gen = torch.Generator().manual_seed(1)
@@ -125,7 +121,7 @@ def test_batch_metrics_without_host_syncs_log_the_same_values():
         ponder_cost=torch.tensor(0.0),
         unit_mask=mask,
     )
-    m = batch_metrics("maze", out, {"labels": labels})
+    m = batch_metrics(get_task("maze"), out, {"labels": labels})
     c = maze_metrics(logits.argmax(-1), labels)
     assert torch.equal(
         m["path_f1"], torch.tensor(f1_from_counts(c["path_tp"], c["path_fp"], c["path_fn"]))

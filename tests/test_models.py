@@ -5,7 +5,8 @@ import torch
 
 from halting.config import make_config
 from halting.models import build_model
-from halting.training.system import HaltingSystem, task_loss, unit_task_loss
+from halting.tasks import get_task
+from halting.training.system import HaltingSystem, task_loss
 
 UT_SMALL = dict(
     ut_embedding_size=8, ut_key_depth=16, ut_value_depth=16, ut_filter_size=16, ut_heads=2
@@ -132,9 +133,10 @@ def test_pondernet_task_loss_is_expected_step_loss():
     batch = {"x": torch.randn(5, 4), "y": torch.randint(0, 2, (5,))}
     out = sys_(batch, mode="train")
     assert out.step_logits.shape == (3, 5, 2)
-    per_step = torch.stack([unit_task_loss("parity", y, batch)[:, 0] for y in out.step_logits], -1)
+    parity = get_task("parity")
+    per_step = torch.stack([parity.unit_loss(y, batch)[:, 0] for y in out.step_logits], -1)
     expected = (out.p[:, 0] * per_step).sum(-1).mean()
-    torch.testing.assert_close(task_loss("parity", out, batch, "pondernet"), expected)
+    torch.testing.assert_close(task_loss(parity, out, batch, sys_.criterion), expected)
 
 
 def test_step_logits_has_the_per_step_linear_gradient():
@@ -180,10 +182,12 @@ def test_forward_without_backward_frees_its_graph(model):
 )
 def test_ponder_loop_keeps_only_the_states_finish_reads(criterion, mode, kept):
     # fixed depth and max mode read out s^K only: holding every state costs K x the memory
-    from halting.criteria import build_criterion
+    from halting.criteria import ACT, FixedDepth, PonderNet
     from halting.models.ponder import PonderLoop
 
-    crit = build_criterion(criterion, pondernet_eval="median")
+    crit = {"act": ACT(), "pondernet": PonderNet(eval_halting="median"), "fixed": FixedDepth()}[
+        criterion
+    ]
     unit = None if criterion == "fixed" else torch.nn.Linear(3, 1)
     if unit is not None:
         torch.nn.init.constant_(unit.weight, 0.0)
@@ -194,7 +198,7 @@ def test_ponder_loop_keeps_only_the_states_finish_reads(criterion, mode, kept):
         if not loop.step(n, s, None if unit is None else s):
             break
     assert n == 4 and len(loop.states) == kept and loop.states[-1][0, 0] == 4
-    assert loop.finish()["state"].shape == (2, 3)
+    assert loop.finish().state.shape == (2, 3)
 
 
 @pytest.mark.parametrize("backbone", ["act_rnn", "universal_transformer"])

@@ -13,8 +13,8 @@ from halting.data.toy import (
     parity_batch,
     parity_k_range,
     parity_val_set,
-    toy_streams,
 )
+from halting.tasks import get_task
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -209,7 +209,7 @@ def test_addition_is_deterministic_and_validation_stream_differs():
 # --- the streams of a config -----------------------------------------------------------------
 
 
-def test_toy_streams_bind_the_config():
+def test_task_streams_bind_the_config():
     """The one binding of config fields to generators (training and evaluation share it)."""
     parity = make_config(
         {
@@ -223,7 +223,7 @@ def test_toy_streams_bind_the_config():
             "parity_layout": "prefix",
         }
     )
-    make_batch, make_val = toy_streams(parity)
+    make_batch, make_val = get_task("parity").streams(parity)
     assert _same(make_batch(4), parity_batch(2, 4, 5, 8, layout="prefix", k_min=1, k_max=4))
     assert _same(make_val(), parity_val_set(2, 6, 8, layout="prefix", extrapolate=True))
     addition = make_config(
@@ -237,13 +237,10 @@ def test_toy_streams_bind_the_config():
             "max_steps": 10,
         }
     )
-    make_batch, make_val = toy_streams(addition)
+    make_batch, make_val = get_task("addition").streams(addition)
     assert _same(make_batch(4), addition_batch(2, 4, 5, 3, 2))
     assert _same(make_val(), addition_val_set(2, 6, 3, 2))
-    with pytest.raises(ValueError, match="'maze'"):
-        toy_streams(
-            make_config({"task": "maze", "data_dir": "x", "max_steps": None, "max_epochs": 1})
-        )
+    assert not hasattr(get_task("maze"), "streams")  # the maze reads a dataset folder
 
 
 # --- Graves' distribution: 1..T numbers, every digit uniform (leading zeros allowed) ------------
@@ -279,9 +276,7 @@ def test_the_fixed_distribution_is_the_default_and_unchanged():
         addition_batch(4, 9, 64, 5, 5, distribution="paper")
 
 
-def test_toy_streams_pass_the_distribution():
-    from halting.data.toy import toy_streams
-
+def test_task_streams_pass_the_distribution():
     config = make_config(
         {
             "task": "addition",
@@ -292,5 +287,5 @@ def test_toy_streams_pass_the_distribution():
             "val_size": 300,
         }
     )
-    make_batch, make_val = toy_streams(config)
+    make_batch, make_val = get_task("addition").streams(config)
     assert not make_batch(0)["present"].all() and not make_val()["present"].all()

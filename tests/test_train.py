@@ -13,7 +13,8 @@ from test_checkpoint import _truncate_copy
 import halting
 from halting.config import make_config
 from halting.data import toy
-from halting.data.modules import EpochBatches, ToyDataModule, epoch_permutation
+from halting.data.modules import EpochBatches, epoch_permutation
+from halting.tasks import get_task
 from halting.training.callbacks import Guard
 from halting.training.checkpoint import CorruptCheckpoint, load_checkpoint
 from halting.training.resume import ConfigMismatch, merge_metrics
@@ -290,7 +291,7 @@ def test_toy_stream_is_a_function_of_the_step_with_and_without_workers():
         {**TINY, "task": "addition", "sequence_length": 3, "max_digits": 2, "bits": 16}
     )
     for workers in (0, 2):
-        dm = ToyDataModule(config, data_workers=workers)
+        dm = get_task("addition").datamodule(config, data_workers=workers)
         from halting.data.modules import StepStream
 
         loader = dm._loader(StepStream(dm._make_batch, start=7))

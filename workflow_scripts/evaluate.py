@@ -7,7 +7,7 @@ from glue import log_to
 log_to(snakemake.log[0])
 import torch
 
-from halting.evaluate import evaluate
+from halting.evaluation.evaluate import evaluate
 
 opts = snakemake.config["execution"]
 torch.set_num_threads(snakemake.threads)

@@ -3,7 +3,7 @@
 from glue import log_info_to
 
 log_info_to(snakemake.log[0])
-from halting.figures import make_figures
+from halting.report.figures import make_figures
 
 paths = make_figures(None, snakemake.output[0], run_dirs=snakemake.params.run_dirs)
 print("\n".join(str(p) for p in paths))

@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from halting.config import ExperimentConfig
-from halting.data import toy
 
 _MAZE_EPOCH_STREAM = 11  # SeedSequence stream of the maze epoch permutations
 
@@ -135,31 +134,19 @@ class _Base(pl.LightningDataModule):
 
 
 class ToyDataModule(_Base):
-    """Parity or addition (Graves 3.1, 3.3): endless training stream, fixed validation set."""
+    """A generated task (parity, addition: Graves 3.1, 3.3): an endless training stream, a fixed
+    validation set. `streams` and `data_meta` come from the task (halting/tasks)."""
 
-    def __init__(self, config: ExperimentConfig, data_workers: int = 0) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        streams: tuple[Callable[[int], dict[str, np.ndarray]], Callable[[], dict[str, np.ndarray]]],
+        data_meta: dict[str, Any],
+        data_workers: int = 0,
+    ) -> None:
         super().__init__(config, data_workers)
-        c = config
-        self._make_batch, self._make_val = toy.toy_streams(c)  # ValueError for another task
-        if c.task == "parity":
-            self.data_meta = {
-                "task": "parity",
-                "bits": c.bits,
-                "input_size": c.bits,
-                "n_classes": 2,
-                "val_size": c.val_size,
-            }
-        else:
-            places = toy.addition_places(c.sequence_length, c.max_digits)
-            self.data_meta = {
-                "task": "addition",
-                "sequence_length": c.sequence_length,
-                "max_digits": c.max_digits,
-                "places": places,
-                "input_size": 10 * c.max_digits,
-                "n_classes": toy.ADDITION_CLASSES,
-                "val_size": c.val_size,
-            }
+        self._make_batch, self._make_val = streams
+        self.data_meta = data_meta
         self._val: ArrayBatches | None = None
 
     def train_dataloader(self) -> DataLoader:
@@ -225,7 +212,8 @@ class MazeDataModule(_Base):
 
 
 def make_datamodule(config: ExperimentConfig, data_workers: int = 0) -> _Base:
-    """The DataModule of `config.task`; its `data_meta` goes into the model and the checkpoint."""
-    if config.task == "maze":
-        return MazeDataModule(config, data_workers)
-    return ToyDataModule(config, data_workers)
+    """The DataModule of `config.task` (the task's `datamodule`); its `data_meta` goes into the
+    model and the checkpoint."""
+    from halting.tasks import get_task
+
+    return get_task(config.task).datamodule(config, data_workers)

@@ -6,10 +6,6 @@ its own stream, which no training step uses. Every draw goes through `_rng(seed,
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
-
 import numpy as np
 
 from halting.config import ADDITION_DISTRIBUTIONS
@@ -180,55 +176,3 @@ def addition_val_set(
 
 
 # --- the streams of a config -----------------------------------------------------------------
-
-
-def toy_streams(
-    config: Any,
-) -> tuple[Callable[[int], dict[str, np.ndarray]], Callable[[], dict[str, np.ndarray]]]:
-    """(make_batch, make_val) of a parity or addition `ExperimentConfig`: `make_batch(step)` is
-    the training batch at global step `step`, `make_val()` the fixed validation set.
-
-    The one place the config's fields are bound to the generators: training (`ToyDataModule`)
-    and evaluation (`halting.evaluation`) both use it, so they cannot see different data. Both
-    are functools.partial objects (picklable, for DataLoader workers).
-    """
-    c = config
-    if c.task == "parity":
-        k_min, k_max = parity_k_range(c.bits, c.parity_extrapolate, "train")
-        make_batch = functools.partial(
-            parity_batch,
-            c.seed,
-            batch_size=c.batch_size,
-            bits=c.bits,
-            layout=c.parity_layout,
-            k_min=k_min,
-            k_max=k_max,
-        )
-        make_val = functools.partial(
-            parity_val_set,
-            c.seed,
-            c.val_size,
-            c.bits,
-            layout=c.parity_layout,
-            extrapolate=c.parity_extrapolate,
-        )
-    elif c.task == "addition":
-        make_batch = functools.partial(
-            addition_batch,
-            c.seed,
-            batch_size=c.batch_size,
-            sequence_length=c.sequence_length,
-            max_digits=c.max_digits,
-            distribution=c.addition_distribution,
-        )
-        make_val = functools.partial(
-            addition_val_set,
-            c.seed,
-            c.val_size,
-            c.sequence_length,
-            c.max_digits,
-            c.addition_distribution,
-        )
-    else:
-        raise ValueError(f"toy streams are parity and addition, not {c.task!r}")
-    return make_batch, make_val

@@ -43,7 +43,6 @@ is reproducible for a given batch size and device.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -56,10 +55,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from halting import metrics
 from halting.config import ExperimentConfig, make_config
-from halting.criteria import kl_to_geometric
+from halting.criteria import Criterion
 from halting.io import atomic_write, atomic_write_text
+from halting.tasks import Task, get_task
 
 MODES = {"learned": "eval", "max_steps": "max"}  # eval.json key -> model forward mode
 N_SAVED_EXAMPLES = 8  # maze examples written to examples.npz
@@ -87,15 +86,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise EvaluationInputError(f"unknown device {device!r}: {exc}") from None
 
 
-def _toy_train(config: ExperimentConfig, size: int) -> dict[str, np.ndarray]:
-    """The first training batches (steps 0, 1, ...) concatenated and cut to `size` examples."""
-    from halting.data import toy
-
-    make_batch, _ = toy.toy_streams(config)  # the very stream training draws from
-    parts = [make_batch(step) for step in range(-(-size // config.batch_size))]
-    return {k: np.concatenate([p[k] for p in parts])[:size] for k in parts[0]}
-
-
 def load_eval_data(
     config: ExperimentConfig,
     data_meta: dict[str, Any],
@@ -107,74 +97,28 @@ def load_eval_data(
     """The examples to evaluate, as numpy arrays with a leading example axis, plus
     `example_id` (row in the split) and `difficulty` (see the module docstring).
 
-    Maze: `inputs`, `labels` int64 (N, L) from `data_dir` (default: the checkpoint's data folder).
-    Parity / addition: the generator's dict (`x`, `y`, ...) of the validation set (split "test")
-    or of the first training batches (split "train").
+    The task's `eval_data`: maze `inputs`, `labels` int64 (N, L) from `data_dir` (default: the
+    checkpoint's data folder); parity / addition the generator's dict (`x`, `y`, ...) of the
+    validation set (split "test") or of the first training batches (split "train").
     """
     if split not in ("test", "train"):
         raise EvaluationInputError(f"split must be 'test' or 'train', got {split!r}")
     if n_examples is not None and n_examples < 1:
         raise EvaluationInputError(f"n_examples must be >= 1, got {n_examples}")
-    if config.task == "maze":
-        from halting.data.grid import shortest_path_moves
-        from halting.data.maze_format import load_maze_split
-
-        root = data_dir or data_meta.get("data_dir") or config.data_dir
-        if not root:
-            raise EvaluationInputError("no maze data folder: pass data_dir (--data)")
-        try:
-            maze = load_maze_split(Path(root), split)
-        except (OSError, ValueError, KeyError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise EvaluationInputError(
-                f"cannot load maze split {split!r} from {root}: {first}"
-            ) from None
-        seq_len = data_meta.get("seq_len")
-        if seq_len is not None and maze.inputs.shape[1] != int(seq_len):
-            raise EvaluationInputError(
-                f"{root}: mazes have {maze.inputs.shape[1]} cells, the model was trained on "
-                f"{seq_len}"
-            )
-        n = len(maze.inputs) if n_examples is None else min(n_examples, len(maze.inputs))
-        inputs = maze.inputs[:n].astype(np.int64)
-        side = int(maze.size)
-        difficulty = np.array(
-            [shortest_path_moves(g) for g in inputs.reshape(n, side, side)], dtype=np.int64
-        )
-        return {
-            "inputs": inputs,
-            "labels": maze.labels[:n].astype(np.int64),
-            "example_id": np.arange(n, dtype=np.int64),
-            "difficulty": difficulty,
-        }
-
-    from halting.data import toy
-
-    c = config
-    size = c.val_size if n_examples is None else n_examples
-    if split == "train":
-        data = _toy_train(c, size)
-    else:
-        _, make_val = toy.toy_streams(c)  # the validation set training validated on
-        data = make_val()
-    n = len(data["y"]) if n_examples is None else min(n_examples, len(data["y"]))
-    data = {k: v[:n] for k, v in data.items()}
-    if c.task == "parity":
-        difficulty = data["k"].astype(np.int64)
-    else:
-        numbers = (data["digits"] > 0).sum(axis=1)  # (N,) T, or fewer under "graves"
-        difficulty = data["digits"].sum(axis=1) / np.maximum(numbers, 1)  # digits per number
-    return {**data, "example_id": np.arange(n, dtype=np.int64), "difficulty": difficulty}
+    try:
+        return get_task(config.task).eval_data(config, data_meta, data_dir, split, n_examples)
+    except ValueError as exc:  # a data folder that cannot be read: one line, no traceback
+        raise EvaluationInputError(str(exc)) from None
 
 
 # --- one batch -------------------------------------------------------------------------------
 
 
-def unit_steps(out, limit: int, lambda_p: float | None = None) -> dict[str, torch.Tensor]:
+def unit_steps(out, limit: int, criterion: Criterion | None = None) -> dict[str, torch.Tensor]:
     """Per-example ponder statistics over the valid halting units of a HaltingOutput:
-    `steps_mean`, `steps_max` (B,) float, `n_units`, `n_forced` (B,) int (units with steps >= M)
-    and `expected_steps` (B,) the mean of E[n] = sum_n n p_n (PonderNet's reported steps); with
-    `lambda_p` (PonderNet), `kl` (B,) the mean of KL(p || truncated geometric(lambda_p))."""
+    `steps_mean`, `steps_max` (B,) float, `n_units`, `n_forced` (B,) int (units with steps >= M),
+    and with `criterion` the mean over units of each of its `eval_columns` (PonderNet: E[n] as
+    `expected_steps`, KL(p || truncated geometric(lambda_p)) as `kl`)."""
     mask = out.unit_mask.bool()  # (B, U)
     steps = out.steps.float()  # (B, U)
     n_units = mask.sum(1)  # (B,)
@@ -187,35 +131,24 @@ def unit_steps(out, limit: int, lambda_p: float | None = None) -> dict[str, torc
         "steps_max": steps.masked_fill(~mask, 0.0).max(1).values,
         "n_units": n_units,
         "n_forced": ((steps >= limit) & mask).sum(1),
-        "expected_steps": unit_mean(out.expected_steps.float()),
     }
-    if lambda_p is not None:
-        stats["kl"] = unit_mean(kl_to_geometric(out.p.double(), lambda_p))
+    if criterion is not None:
+        stats.update({k: unit_mean(v) for k, v in criterion.eval_columns(out).items()})
     return stats
 
 
-def task_records(task: str, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict:
-    """Per-example task results of one batch (tensors or numpy, (B,) each); `correct` is the
-    headline's per-example verdict (maze exact, parity correct, addition whole sequence)."""
-    if task == "parity":
-        return {"correct": metrics.parity_correct(logits, batch["y"])}
-    if task == "addition":
-        c = metrics.addition_correct(logits, batch["y"], batch["mask"])
-        return {
-            "correct": c["sequence"],
-            "place_accuracy": c["place_correct"],
-            "place_count": c["place_count"],
-        }
-    pred = logits.argmax(-1)  # (B, L)
-    c = metrics.maze_metrics(pred, batch["labels"])
+def summarise_steps(steps: np.ndarray, limit: int) -> dict[str, float]:
+    """Mean, median, 90th percentile and max of ponder steps over all entries of `steps`,
+    and `forced_halt_rate`, the share of entries that reached the step limit M (steps >= M)."""
+    flat = np.asarray(steps, dtype=np.float64).ravel()
+    if flat.size == 0:
+        raise ValueError("summarise_steps needs at least one entry")
     return {
-        "correct": c["exact"],
-        "token_accuracy": c["token_correct"],
-        "path_tp": c["path_tp"],
-        "path_fp": c["path_fp"],
-        "path_fn": c["path_fn"],
-        "valid_optimal": metrics.valid_optimal(batch["inputs"], pred),
-        "prediction": pred.to(torch.uint8),
+        "steps_mean": float(flat.mean()),
+        "steps_median": float(np.median(flat)),
+        "steps_p90": float(np.percentile(flat, 90)),
+        "steps_max": float(flat.max()),
+        "forced_halt_rate": float((flat >= limit).mean()),
     }
 
 
@@ -233,29 +166,16 @@ class EvalResult:
 
 
 def _summary(
-    task: str, criterion: str, rec: dict[str, np.ndarray], penalty: float, limit: int
+    task: Task, criterion: Criterion, rec: dict[str, np.ndarray], penalty: float, limit: int
 ) -> dict[str, float]:
     """eval.json's metrics object of one mode from the concatenated per-example records."""
-    out: dict[str, float] = {}
-    if task == "maze":
-        out["exact_accuracy"] = float(rec["correct"].mean())
-        out["accuracy"] = float(rec["token_accuracy"].mean())
-        out["path_f1"] = metrics.f1_from_counts(rec["path_tp"], rec["path_fp"], rec["path_fn"])
-        out["valid_optimal_rate"] = float(rec["valid_optimal"].mean())
-    elif task == "parity":
-        out["accuracy"] = float(rec["correct"].mean())
-    else:
-        count = rec["place_count"].astype(np.float64)
-        out["accuracy_place"] = float((rec["place_accuracy"] * count).sum() / max(count.sum(), 1.0))
-        out["accuracy_sequence"] = float(rec["correct"].mean())
-    out.update(metrics.summarise_steps(rec["steps_mean"], limit))
+    out = task.summary(rec)
+    out.update(summarise_steps(rec["steps_mean"], limit))
     # per halting unit, not per example mean (summarise_steps' rate would need every unit at M)
     out["forced_halt_rate"] = float(rec["n_forced"].sum() / max(rec["n_units"].sum(), 1))
     out["forced_halt_rate_examples"] = float((rec["n_forced"] > 0).mean())
     out["penalty"] = penalty
-    if criterion == "pondernet":
-        units = rec["n_units"].astype(np.float64)
-        out["expected_steps_mean"] = float((rec["expected_steps"] * units).sum() / units.sum())
+    out.update(criterion.eval_summary(rec))
     return out
 
 
@@ -283,8 +203,8 @@ def evaluate_model(
     from tqdm.auto import tqdm
 
     cfg = config if isinstance(config, ExperimentConfig) else make_config(dict(config))
-    task, limit, criterion = cfg.task, cfg.max_ponder, cfg.criterion
-    lambda_p = cfg.lambda_p if criterion == "pondernet" else None  # per-example KL
+    task, limit = get_task(cfg.task), cfg.max_ponder
+    criterion = model.criterion  # the model's own, built once with it
     if batch_size < 1:
         raise EvaluationInputError(f"batch_size must be >= 1, got {batch_size}")
     device = torch.device(device)
@@ -314,18 +234,18 @@ def evaluate_model(
             out = None
             for mode, forward_mode in MODES.items():
                 # fixed depth ignores the mode: its "max" forward would repeat the "eval" one
-                if out is None or criterion != "fixed":
+                if out is None or criterion.mode_matters:
                     out = model(
-                        metrics.model_input(task, batch),
-                        mask=metrics.model_mask(task, batch),
+                        task.model_input(batch),
+                        mask=task.model_mask(batch),
                         mode=forward_mode,
                     )
                     rec = {
-                        **task_records(task, out.logits, batch),
-                        **unit_steps(out, limit, lambda_p),
+                        **task.records(out.logits, batch),
+                        **unit_steps(out, limit, criterion),
                     }
                 penalty[mode] += float(out.ponder_cost) * size
-                if mode == "learned" and task == "maze" and start < n_saved_examples:
+                if mode == "learned" and "prediction" in rec and start < n_saved_examples:
                     saved["prediction"].append(_numpy(rec["prediction"]))
                     saved["steps"].append(_numpy(out.steps.float() * out.unit_mask))
                 for key, value in rec.items():
@@ -344,42 +264,14 @@ def evaluate_model(
             "steps_max": rec["steps_max"].astype(np.float64),
             "forced": rec["n_forced"] > 0,
         }
-        for extra in ("token_accuracy", "valid_optimal", "place_accuracy"):
-            if extra in rec:
-                frame[extra] = rec[extra]
-        if criterion == "pondernet":
-            frame["expected_steps"] = rec["expected_steps"].astype(np.float64)
-            frame["kl"] = rec["kl"].astype(np.float64)
+        for extra in task.example_columns:
+            frame[extra] = rec[extra]
+        for extra in criterion.example_columns:  # per unit, averaged per example
+            frame[extra] = rec[extra].astype(np.float64)
         frames.append(pd.DataFrame(frame))
     per_example = pd.concat(frames, ignore_index=True)
-    examples = None
-    if task == "maze":
-        examples = _maze_examples(data, saved, n_saved_examples)
+    examples = task.examples(data, saved, n_saved_examples)
     return EvalResult(modes=modes, per_example=per_example, examples=examples)
-
-
-def _maze_examples(data: dict[str, np.ndarray], saved: dict[str, list], k: int) -> dict:
-    """examples.npz arrays of the first k examples, grids (k, S, S); the steps of a per-puzzle
-    halting unit (ACT-RNN) are broadcast over the cells."""
-    k = min(k, len(data["example_id"]))
-    L = data["inputs"].shape[1]
-    side = int(round(L**0.5))
-    grid = (k, side, side)
-    if k == 0:
-        steps, prediction = np.zeros((0, L)), np.zeros((0, L))
-    else:
-        steps = np.concatenate(saved["steps"])[:k]  # (k, U)
-        prediction = np.concatenate(saved["prediction"])[:k]  # (k, L)
-    if steps.shape[1] not in (1, L):
-        raise ValueError(f"maze steps have {steps.shape[1]} units per example: expected 1 or {L}")
-    steps = np.broadcast_to(steps, (k, L))
-    return {
-        "inputs": data["inputs"][:k].reshape(grid).astype(np.uint8),
-        "labels": data["labels"][:k].reshape(grid).astype(np.uint8),
-        "predictions": prediction.reshape(grid).astype(np.uint8),
-        "steps": steps.reshape(grid).astype(np.float32),
-        "example_id": data["example_id"][:k].astype(np.int64),
-    }
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -423,7 +315,6 @@ def evaluate(
     Raises EvaluationInputError for an unreadable checkpoint, data folder or device.
     """
     from halting import load_model
-    from halting.config import HEADLINE
     from halting.training.checkpoint import CorruptCheckpoint
 
     dev = resolve_device(device)
@@ -461,7 +352,7 @@ def evaluate(
         "seed": config.seed,
         "n_examples": int(len(data["example_id"])),
         "split": split,
-        "headline": HEADLINE[config.task],
+        "headline": get_task(config.task).headline,
         "code_version": info.get("code_version"),
         "max_ponder": config.max_ponder,
         "ema": bool(config.use_ema),
@@ -470,56 +361,3 @@ def evaluate(
     }
     write_outputs(out_dir, report, result.per_example, result.examples)
     return report
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
-    parser.description = (
-        "Evaluate a checkpoint at its learned halting and at the maximum number of steps; write "
-        "eval.json, per_example.parquet (and examples.npz for mazes) to --out. Maze token "
-        "accuracy is weak (copying the input scores ~87.5% on Maze-Hard): read exact_accuracy."
-    )
-    parser.add_argument("ckpt", help="checkpoint file (final.ckpt, last.ckpt, ...)")
-    parser.add_argument(
-        "--data",
-        dest="data_dir",
-        default=None,
-        help="maze dataset folder (default: the one the model was trained on)",
-    )
-    parser.add_argument("--out", dest="out_dir", required=True, help="output folder")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "gpu"))
-    parser.add_argument("--batch_size", type=int, default=256)
-    parser.add_argument("--split", default="test", choices=("test", "train"))
-    parser.add_argument(
-        "--n_examples", type=int, default=None, help="evaluate only the first N examples"
-    )
-    parser.add_argument("--experiment", default=None, help="experiment name for eval.json")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-
-
-def run(args: argparse.Namespace, command: str) -> int:
-    try:
-        report = evaluate(
-            args.ckpt,
-            data_dir=args.data_dir,
-            out_dir=args.out_dir,
-            device=args.device,
-            batch_size=args.batch_size,
-            split=args.split,
-            n_examples=args.n_examples,
-            experiment=args.experiment,
-            progress=False if args.no_progress else None,
-        )
-    except EvaluationInputError as exc:
-        print(f"halting {command}: error: {exc}", file=sys.stderr)
-        return 2
-    head = report["headline"]
-    print(
-        f"{report['task']} {report['model_type']}/{report['criterion']}: "
-        f"{head} {report['learned'][head]:.4f} at {report['learned']['steps_mean']:.2f} steps "
-        f"(learned), {report['max_steps'][head]:.4f} at {report['max_ponder']} steps (max); "
-        f"wrote {args.out_dir}"
-    )
-    return 0

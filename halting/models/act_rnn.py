@@ -5,9 +5,10 @@ marks the first ponder step), starting from the mean-field state of step t-1. Th
 the state carried on are the mean-field sums s_t = sum_n p_t^n s_t^n (for an LSTM both h and c).
 Because the output layer is linear, y_t = W_y s_t + b_y = sum_n p_t^n y_t^n (Graves eq. 8).
 
-Encoders by task: parity (the bit vector is one input step, T = 1), addition (one step per
-number), maze `flat` (the embedded grid is one input, per-cell logits out) and maze `conv`
-(a per-cell convolutional GRU state, halting per puzzle).
+Encoders by the task's input kind (halting/tasks/base.py): "vector" (one input step, T = 1),
+"sequence" (one step per element, e.g. per number), "grid" `flat` (the embedded grid is one
+input, per-cell logits out) and "grid" `conv` (a per-cell convolutional GRU state, halting per
+puzzle).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from halting.criteria import HaltingOutput, build_criterion
+from halting.criteria import Criterion, HaltingOutput
 from halting.models.ponder import PonderLoop
 
 MAZE_EMBED = 8  # token embedding width of the maze encoders
@@ -25,22 +26,19 @@ MAZE_EMBED = 8  # token embedding width of the maze encoders
 
 @dataclass(frozen=True)
 class ACTRNNConfig:
-    """Sizes and halting settings of an ACT-RNN (names as the runbook's flags)."""
+    """Sizes of an ACT-RNN, derived from the ExperimentConfig by `halting.models.build_model`
+    (no defaults: they live in ExperimentConfig only)."""
 
-    task: str  # parity | addition | maze
-    input_size: int  # parity: bits; addition: 10 * max_digits; maze: cells L
-    output_shape: tuple[int, ...]  # per input step: (2,), (P, 11) or (L, 6)
-    hidden_size: int = 512
-    time_limit: int = 16  # M
-    rnn_cell_type: str = "gru"  # gru | lstm | tanh_rnn
-    rnn_encoder: str = "flat"  # maze: flat | conv
-    rnn_halt_bias: float = 1.0
-    criterion: str = "act"  # act | pondernet | fixed
-    act_eps: float = 0.01
-    lambda_p: float = 0.2
-    pondernet_eval: str = "sample"
-    vocab_size: int = 6  # maze tokens
-    dropout: float = 0.0
+    input_kind: str  # vector | sequence | grid
+    input_size: int  # vector: entries; sequence: features per step; grid: cells L
+    output_shape: tuple[int, ...]  # per output unit: (2,), (P, 11) or a cell's (vocab,)
+    hidden_size: int  # H
+    M: int  # the most ponder steps (time_limit)
+    cell_type: str  # gru | lstm | tanh_rnn (rnn_cell_type)
+    encoder: str  # grid: flat | conv (rnn_encoder)
+    halt_bias: float  # initial bias of the halting unit (rnn_halt_bias)
+    vocab_size: int  # grid tokens
+    dropout: float
 
 
 class ConvGRUCell(nn.Module):
@@ -61,46 +59,44 @@ class ConvGRUCell(nn.Module):
 class ACTRNN(nn.Module):
     """Recurrent network with per-sample halting; `forward(x, mask)` -> HaltingOutput."""
 
-    def __init__(self, cfg: ACTRNNConfig):
+    def __init__(self, cfg: ACTRNNConfig, criterion: Criterion):
         super().__init__()
         self.cfg = cfg
-        self.criterion = build_criterion(
-            cfg.criterion,
-            act_eps=cfg.act_eps,
-            lambda_p=cfg.lambda_p,
-            pondernet_eval=cfg.pondernet_eval,
-        )
+        self.criterion = criterion
         H = cfg.hidden_size
-        out_dim = int(torch.tensor(cfg.output_shape).prod())
-        self.conv = cfg.task == "maze" and cfg.rnn_encoder == "conv"
-        if cfg.task == "maze":
+        grid = cfg.input_kind == "grid"
+        # a grid's one state reads out every cell: (L, vocab) per example
+        self.output_shape = (cfg.input_size, *cfg.output_shape) if grid else cfg.output_shape
+        out_dim = int(torch.tensor(self.output_shape).prod())
+        self.conv = grid and cfg.encoder == "conv"
+        if grid:
             self.embed = nn.Embedding(cfg.vocab_size, MAZE_EMBED)
         if self.conv:
-            if cfg.rnn_cell_type != "gru":
+            if cfg.cell_type != "gru":
                 raise ValueError("rnn_encoder 'conv' supports rnn_cell_type 'gru' only")
             self.cell = ConvGRUCell(MAZE_EMBED + 1, H)
-            self.head = nn.Conv2d(H, cfg.output_shape[-1], 1)
+            self.head = nn.Conv2d(H, self.output_shape[-1], 1)
         else:
-            in_size = cfg.input_size * MAZE_EMBED if cfg.task == "maze" else cfg.input_size
-            if cfg.task == "maze":  # project the flattened embedded grid to one input vector
+            in_size = cfg.input_size * MAZE_EMBED if grid else cfg.input_size
+            if grid:  # project the flattened embedded grid to one input vector
                 self.encode = nn.Sequential(nn.Linear(in_size, H), nn.ReLU())
                 in_size = H
             cells = {"gru": nn.GRUCell, "lstm": nn.LSTMCell, "tanh_rnn": nn.RNNCell}
-            self.cell = cells[cfg.rnn_cell_type](in_size + 1, H)
+            self.cell = cells[cfg.cell_type](in_size + 1, H)
             self.head = nn.Linear(H, out_dim)
         self.drop = nn.Dropout(cfg.dropout)
         self.halt = None
-        if cfg.criterion != "fixed":
+        if criterion.has_halting_unit:
             self.halt = nn.Linear(H, 1)
-            nn.init.constant_(self.halt.bias, cfg.rnn_halt_bias)
+            nn.init.constant_(self.halt.bias, cfg.halt_bias)
 
     # -- encoders ----------------------------------------------------------------------------
     def _inputs(self, x: Tensor) -> Tensor:
         """Task input -> per-step cell inputs (B, T, I) or the conv grid (B, 1, C, S, S)."""
-        if self.cfg.task == "parity":
+        if self.cfg.input_kind == "vector":
             return x.unsqueeze(1)  # (B, 1, bits): one input step
-        if self.cfg.task == "addition":
-            return x  # (B, T, 10 D)
+        if self.cfg.input_kind == "sequence":
+            return x  # (B, T, I), e.g. addition's 10 D digit features
         e = self.embed(x)  # (B, L, E)
         if self.conv:
             S = int(round(x.shape[1] ** 0.5))
@@ -118,7 +114,7 @@ class ACTRNN(nn.Module):
         if self.conv:
             return like.new_zeros(B, H, *like.shape[-2:])
         h = like.new_zeros(B, H)
-        return (h, h.clone()) if self.cfg.rnn_cell_type == "lstm" else h
+        return (h, h.clone()) if self.cfg.cell_type == "lstm" else h
 
     def _flag(self, x_t: Tensor, first: bool) -> Tensor:
         """x_t^n = [x_t, delta_{n,1}] (channel 1 for the conv grid, last feature otherwise)."""
@@ -135,13 +131,14 @@ class ACTRNN(nn.Module):
         mode: str | None = None,
         record_steps: bool = False,
     ) -> HaltingOutput:
-        """x: parity (B, bits) float, addition (B, T, 10D) float, maze (B, L) tokens.
+        """x: vector (B, I) float (parity), sequence (B, T, I) float (addition), grid (B, L)
+        tokens (maze).
 
         mask (B, T) marks the input steps that count in the ponder cost (default: all).
         mode: "train" | "eval" | "max" (default from self.training).
         """
         mode = mode or ("train" if self.training else "eval")
-        crit, M = self.criterion, self.cfg.time_limit
+        crit, M = self.criterion, self.cfg.M
         keep_steps = record_steps or (crit.needs_step_outputs and mode == "train")
         inputs = self._inputs(x)
         B, T = inputs.shape[:2]
@@ -164,7 +161,7 @@ class ACTRNN(nn.Module):
                 if not loop.step(n, flat, self._halt_input(h)):
                     break
             r = loop.finish()
-            state = r["state"].chunk(2, -1) if isinstance(s, tuple) else r["state"]
+            state = r.state.chunk(2, -1) if isinstance(s, tuple) else r.state
             results.append(r)
             h_t = state[0] if isinstance(state, tuple) else state
             outs.append(self._readout(h_t))
@@ -178,17 +175,17 @@ class ACTRNN(nn.Module):
         y = self.head(self.drop(h))
         if self.conv:  # (B, 6, S, S) -> (B, L, 6)
             return y.flatten(2).transpose(1, 2)
-        return y.reshape(h.shape[0], *self.cfg.output_shape)
+        return y.reshape(h.shape[0], *self.output_shape)
 
     def _collect(self, outs, step_outs, results, mask, keep_steps) -> HaltingOutput:
         def cat(key: str) -> Tensor:
-            return torch.stack([r[key] for r in results], 1)  # (B, T, ...)
+            return torch.stack([getattr(r, key) for r in results], 1)  # (B, T, ...)
 
         maskf = mask.to(outs[0].dtype)
         cost = (cat("cost") * maskf).sum(1).mean()  # rho summed over input steps, batch mean
         logits = torch.stack(outs, 1)  # (B, T, *out)
         steps_logits = torch.stack(step_outs, 2) if keep_steps else None  # (M, B, T, *out)
-        if self.cfg.task != "addition":  # T = 1: drop the time axis
+        if self.cfg.input_kind != "sequence":  # T = 1: drop the time axis
             logits = logits[:, 0]
             steps_logits = steps_logits[:, :, 0] if keep_steps else None
         return HaltingOutput(

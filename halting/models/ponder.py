@@ -14,18 +14,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from halting.criteria import Criterion, HaltingResult
+
 
 class PonderLoop:
     """One ponder loop: the states s^n, the halting unit's inputs and decision values, and the
     criterion's state. A backbone calls `step` after each new state and stops when it returns
-    False; `finish` gives the criterion's result (its "state" is the mean-field state).
+    False; `finish` gives the criterion's result (its `state` is the mean-field state).
 
     The criterion's `keep_going` is asked until it first answers no (every unit has halted); the
     loop then still runs to M where the criterion `runs_to_limit` (PonderNet: its distribution
     p_n needs lambda_n of all M steps, evaluation included).
     """
 
-    def __init__(self, criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str, limit: int):
+    def __init__(
+        self, criterion: Criterion, unit: nn.Linear | None, unit_mask: Tensor, mode: str, limit: int
+    ):
         self.criterion, self.unit, self.limit = criterion, unit, limit
         self.halting = criterion.init_state(unit_mask, mode)
         self.keep_all = criterion.weighs_every_step(mode)  # else only s^K is read out
@@ -48,7 +52,7 @@ class PonderLoop:
             self.deciding = self.criterion.keep_going(self.halting, value, n, self.limit)
         return self.deciding or (self.to_limit and n < self.limit)
 
-    def finish(self, update: str = "weighted") -> dict:
+    def finish(self, update: str = "weighted") -> HaltingResult:
         logits = step_logits(self.values, self.inputs, self.unit) if self.values else None
         return self.criterion.finish(self.halting, logits, self.states, self.limit, update)
 

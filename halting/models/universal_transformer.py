@@ -7,8 +7,9 @@ sum_n p^n s^n (`ut_act_update weighted`) or tensor2tensor's interpolation
 w_n s^n + (1 - w_n) acc (`interpolate`). Every position keeps being transformed after it halts
 (as in tensor2tensor) so others can attend to it; its accumulated output no longer changes.
 
-Inputs by task: maze tokens (B, L); parity bits (B, bits) as tokens with a CLS position 0 that
-reads out the class; addition numbers (B, T, 10D) projected per position, attention causal.
+Inputs by the task's input kind (halting/tasks/base.py): "grid" tokens (B, L) (maze); "vector"
+entries (B, I) as tokens with a CLS position 0 that reads out the class (parity); "sequence"
+vectors (B, T, I) projected per position, attention causal (addition).
 """
 
 from __future__ import annotations
@@ -20,35 +21,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from halting.criteria import HaltingOutput, build_criterion
+from halting.criteria import Criterion, HaltingOutput
 from halting.models.ponder import PonderLoop
 
-PARITY_VOCAB = 4  # 0 CLS, then bit value + 2: -1 -> 1, 0 -> 2, +1 -> 3
+VECTOR_VOCAB = 4  # a vector's tokens: 0 CLS, then entry + 2: -1 -> 1, 0 -> 2, +1 -> 3
 
 
 @dataclass(frozen=True)
 class UTConfig:
-    """Sizes and halting settings of a Universal Transformer (names as the runbook's --ut_*
-    flags)."""
+    """Sizes of a Universal Transformer, derived from the ExperimentConfig by
+    `halting.models.build_model` (no defaults: they live in ExperimentConfig only)."""
 
-    task: str  # parity | addition | maze
-    input_size: int  # parity: bits; addition: 10 * max_digits; maze: cells L
-    output_shape: tuple[int, ...]  # per position: (2,) CLS, (P, 11) or (6,)
-    hidden_size: int = 512
-    ut_embedding_size: int = 64
-    ut_heads: int = 4
-    ut_key_depth: int = 256
-    ut_value_depth: int = 256
-    ut_filter_size: int = 256
-    ut_max_hops: int = 6  # M
-    ut_halt_bias: float = 1.0
-    ut_act_update: str = "weighted"  # weighted | interpolate
-    criterion: str = "fixed"  # act | pondernet | fixed (fixed when ut_act is off)
-    act_eps: float = 0.01
-    lambda_p: float = 0.2
-    pondernet_eval: str = "sample"
-    vocab_size: int = 6
-    dropout: float = 0.0
+    input_kind: str  # vector | sequence | grid
+    input_size: int  # vector: entries; sequence: features per step; grid: cells L
+    output_shape: tuple[int, ...]  # per position: (2,) at CLS, (P, 11) or a cell's (vocab,)
+    hidden_size: int  # H
+    embedding_size: int  # E (ut_embedding_size)
+    heads: int  # ut_heads
+    key_depth: int  # ut_key_depth
+    value_depth: int  # ut_value_depth
+    filter_size: int  # ut_filter_size
+    M: int  # the most hops (ut_max_hops)
+    halt_bias: float  # initial bias of the halting unit (ut_halt_bias)
+    act_update: str  # weighted | interpolate (ut_act_update)
+    vocab_size: int  # grid tokens
+    dropout: float
 
 
 def sinusoid(n: int, dim: int, device=None) -> Tensor:
@@ -66,18 +63,18 @@ class EncoderLayer(nn.Module):
 
     def __init__(self, cfg: UTConfig):
         super().__init__()
-        H, K, V = cfg.hidden_size, cfg.ut_key_depth, cfg.ut_value_depth
-        if K % cfg.ut_heads or V % cfg.ut_heads:
+        H, K, V = cfg.hidden_size, cfg.key_depth, cfg.value_depth
+        if K % cfg.heads or V % cfg.heads:
             raise ValueError(
                 f"ut_key_depth ({K}) and ut_value_depth ({V}) must be divisible by "
-                f"ut_heads ({cfg.ut_heads})"
+                f"ut_heads ({cfg.heads})"
             )
-        self.heads = cfg.ut_heads
+        self.heads = cfg.heads
         self.ln1, self.ln2 = nn.LayerNorm(H), nn.LayerNorm(H)
         self.q, self.k, self.v = nn.Linear(H, K), nn.Linear(H, K), nn.Linear(H, V)
         self.o = nn.Linear(V, H)
         self.ffn = nn.Sequential(
-            nn.Linear(H, cfg.ut_filter_size), nn.ReLU(), nn.Linear(cfg.ut_filter_size, H)
+            nn.Linear(H, cfg.filter_size), nn.ReLU(), nn.Linear(cfg.filter_size, H)
         )
         self.drop = nn.Dropout(cfg.dropout)
         self.p_drop = cfg.dropout
@@ -104,42 +101,38 @@ class EncoderLayer(nn.Module):
 class UniversalTransformer(nn.Module):
     """Shared-weight encoder applied up to M hops; `forward(x, mask)` -> HaltingOutput."""
 
-    def __init__(self, cfg: UTConfig):
+    def __init__(self, cfg: UTConfig, criterion: Criterion):
         super().__init__()
         self.cfg = cfg
-        self.criterion = build_criterion(
-            cfg.criterion,
-            act_eps=cfg.act_eps,
-            lambda_p=cfg.lambda_p,
-            pondernet_eval=cfg.pondernet_eval,
-        )
-        E, H = cfg.ut_embedding_size, cfg.hidden_size
-        if cfg.task == "addition":
+        self.criterion = criterion
+        E, H = cfg.embedding_size, cfg.hidden_size
+        if cfg.input_kind == "sequence":
             self.embed = nn.Linear(cfg.input_size, E)
         else:
-            self.embed = nn.Embedding(PARITY_VOCAB if cfg.task == "parity" else cfg.vocab_size, E)
+            vocab = VECTOR_VOCAB if cfg.input_kind == "vector" else cfg.vocab_size
+            self.embed = nn.Embedding(vocab, E)
         self.project = nn.Linear(E, H)
         self.layer = EncoderLayer(cfg)
         self.ln_out = nn.LayerNorm(H)
         self.head = nn.Linear(H, int(torch.tensor(cfg.output_shape).prod()))
         self.halt = None
-        if cfg.criterion != "fixed":
+        if criterion.has_halting_unit:
             self.ln_halt = nn.LayerNorm(H)  # the residual stream grows with hops: normalise
             self.halt = nn.Linear(H, 1)
-            nn.init.constant_(self.halt.bias, cfg.ut_halt_bias)
+            nn.init.constant_(self.halt.bias, cfg.halt_bias)
 
     def _tokens(self, x: Tensor) -> Tensor:
         """Task input -> (B, L, E) embeddings."""
-        if self.cfg.task == "parity":  # CLS + bits as tokens
+        if self.cfg.input_kind == "vector":  # CLS + entries as tokens
             tok = (x.round().long() + 2).clamp(1, 3)
             tok = torch.cat([tok.new_zeros(x.shape[0], 1), tok], 1)
             return self.embed(tok)
         return self.embed(x)
 
     def _readout(self, s: Tensor) -> Tensor:
-        """Per-position logits; parity reads out the CLS position."""
+        """Per-position logits; a vector's class is read out at the CLS position."""
         y = self.head(self.ln_out(s))  # (B, L, prod(out))
-        if self.cfg.task == "parity":
+        if self.cfg.input_kind == "vector":
             return y[:, 0]  # (B, 2)
         return y.reshape(*s.shape[:2], *self.cfg.output_shape)
 
@@ -150,16 +143,16 @@ class UniversalTransformer(nn.Module):
         mode: str | None = None,
         record_steps: bool = False,
     ) -> HaltingOutput:
-        """x: maze (B, L) tokens, parity (B, bits), addition (B, T, 10D); mask (B, L) valid
+        """x: grid (B, L) tokens, vector (B, I), sequence (B, T, I); mask (B, L) valid
         positions."""
         mode = mode or ("train" if self.training else "eval")
-        crit, M, cfg = self.criterion, self.cfg.ut_max_hops, self.cfg
+        crit, M, cfg = self.criterion, self.cfg.M, self.cfg
         keep_steps = record_steps or (crit.needs_step_outputs and mode == "train")
         s = self.project(self._tokens(x))  # (B, L, H)
         B, L, H = s.shape
         if mask is None:
             mask = torch.ones(B, L, dtype=torch.bool, device=s.device)
-        causal = cfg.task == "addition"  # padding comes last: causal attention never reads it
+        causal = cfg.input_kind == "sequence"  # padding comes last: causal attention never reads it
         # the keys that exist (B, 1, 1, L), where some do not
         attn_mask = None if causal or bool(mask.all()) else mask[:, None, None, :]
         pos, timing = sinusoid(L, H, s.device), sinusoid(M, H, s.device)
@@ -170,17 +163,17 @@ class UniversalTransformer(nn.Module):
                 per_step.append(self._readout(s))
             if not loop.step(n, s, None if self.halt is None else self.ln_halt(s)):
                 break
-        r = loop.finish(cfg.ut_act_update)
-        acc = r["state"]  # mean-field (or interpolated) output state (B, L, H)
-        cost = (r["cost"].sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
+        r = loop.finish(cfg.act_update)
+        acc = r.state  # mean-field (or interpolated) output state (B, L, H)
+        cost = (r.cost.sum(1) / mask.sum(1).clamp(min=1)).mean()  # mean over positions, batch
         if keep_steps:
             per_step += [per_step[-1]] * (M - len(per_step))
         return HaltingOutput(
             logits=self._readout(acc),
-            p=r["p"],
-            halt_prob=r["halt_prob"],
-            steps=r["steps"],
-            remainder=r["remainder"],
+            p=r.p,
+            halt_prob=r.halt_prob,
+            steps=r.steps,
+            remainder=r.remainder,
             ponder_cost=cost,
             unit_mask=mask,
             step_logits=torch.stack(per_step) if keep_steps else None,

@@ -50,7 +50,7 @@ def _builders(runs: Sequence[Run]) -> list[tuple[str, Callable[..., Figure], tup
         *[
             (f"maze_examples_{safe_name(exp)}", maze_examples, (exp,))
             for (task, exp) in group_experiments(runs)
-            if task == "maze"
+            if style.is_grid_task(task)
         ],
         ("maze_hard_accuracy", maze_hard_accuracy, ()),
     ]

@@ -59,7 +59,7 @@ def maze_examples(runs: Sequence[Run], experiment: str) -> Figure:
     """Input, label, prediction (wrong cells filled) and, for per-cell halting (UT), the
     ponder-steps heatmap of a few test mazes of one experiment (its lowest seed that saved
     examples.npz). A per-maze model (ACT-RNN) gives its step count in the prediction title."""
-    mine = [r for r in runs if r.task == "maze" and r.experiment == experiment]
+    mine = [r for r in runs if style.is_grid_task(r.task) and r.experiment == experiment]
     with_examples = [r for r in mine if r.examples is not None]
     if not with_examples:
         raise NoData(f"maze/{experiment}: no examples.npz")

@@ -1,9 +1,10 @@
 """Accuracy and ponder steps against the time penalty tau (Graves 2016, Sec. 3.1: on parity,
 ponder time falls as tau grows, and accuracy holds until tau is too large).
 
-A sweep is a set of ACT experiments of one task whose configs are equal apart from tau (and
-the seed), over at least `MIN_SWEEP_TAUS` distinct values: e.g. presets/paper-cpu.yaml's
-parity16_tau_* together with parity16_act.
+A sweep is a set of experiments of one task and one criterion with a penalty (ACT's tau,
+PonderNet's beta) whose configs are equal apart from that weight (and the seed), over at least
+`MIN_SWEEP_TAUS` distinct values: e.g. presets/paper-cpu.yaml's parity16_tau_* together with
+parity16_act.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from matplotlib.figure import Figure  # noqa: E402  (after halting.report.style 
 from matplotlib.lines import Line2D  # noqa: E402
 
 from halting.config import canonical_json
+from halting.criteria import CRITERIA
 from halting.report import style
 from halting.report.plots_common import (
     STEPS_LABEL,
@@ -34,10 +36,13 @@ SWEPT_FIELDS = ("seed", "time_penalty", "ut_act_loss_weight")
 
 
 def _sweep_key(run: Run) -> str | None:
-    """The run's config without the swept fields, as canonical JSON (None: not an ACT run, or
-    no config recorded)."""
+    """The run's config without the swept fields, as canonical JSON (None: a criterion without
+    a penalty, or no config recorded)."""
     config = run.meta.get("config")
-    if run.meta["criterion"] != "act" or not isinstance(config, dict) or run.meta["tau"] is None:
+    cls = CRITERIA.get(run.meta["criterion"])
+    if cls is None or not cls.has_halting_unit or not isinstance(config, dict):
+        return None
+    if run.meta["tau"] is None:
         return None
     return canonical_json({k: v for k, v in config.items() if k not in SWEPT_FIELDS})
 
@@ -53,6 +58,11 @@ def tau_sweeps(runs: Sequence[Run], task: str) -> list[dict[float, list[Run]]]:
     return [dict(sorted(g.items())) for g in groups.values() if len(g) >= MIN_SWEEP_TAUS]
 
 
+def _criterion(sweep: dict[float, list[Run]]) -> str:
+    """The criterion of a sweep's runs (one: it is part of the config they share)."""
+    return next(iter(sweep.values()))[0].meta["criterion"]
+
+
 def _common_prefix(names: list[str]) -> str:
     """ "parity16_tau_*" for parity16_tau_1e-4, parity16_tau_1e-3, ...; a single name as it is."""
     prefix = os.path.commonprefix(names)
@@ -64,7 +74,8 @@ def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
     run (small markers) and their mean over seeds (line), one line per sweep."""
     sweeps = tau_sweeps(runs, task)
     if not sweeps:
-        raise NoData(f"{task}: no {MIN_SWEEP_TAUS} ACT experiments that differ only in tau")
+        raise NoData(f"{task}: no {MIN_SWEEP_TAUS} experiments that differ only in tau")
+    tau = "/".join(sorted({style.penalty_symbol(_criterion(s)) for s in sweeps}))  # τ, β
     fig, axes = style.new_figure(style.PAGE_WIDTH, 2.6, ncols=2)
     styles = experiment_styles([(task, str(i)) for i in range(len(sweeps))])
     handles, names = [], []
@@ -113,17 +124,17 @@ def tau_sweep(runs: Sequence[Run], task: str) -> Figure:
         )
         names.append(
             f"{_common_prefix(experiments)} ({len(experiments)} experiments, "
-            f"up to {seeds} seeds per τ)"
+            f"up to {seeds} seeds per {tau})"
         )
     headline = sweeps[0][next(iter(sweeps[0]))][0].headline
     axes[0, 0].set_ylabel(f"{metric_name(headline)} (%)")
     axes[0, 1].set_ylabel(STEPS_LABEL)
     for ax in axes[0]:
         ax.set_xscale("log")
-        ax.set_xlabel("time penalty τ")
+        ax.set_xlabel(f"time penalty {tau}")
         ax.margins(y=0.08)
     fig.suptitle(
-        f"{style.task_name(task)}: accuracy and ponder steps vs τ\n"
+        f"{style.task_name(task)}: accuracy and ponder steps vs {tau}\n"
         "(line: mean over seeds; points: seeds)"
     )
     bottom_legend(fig, handles, names, max_cols=1)

@@ -35,13 +35,6 @@ from halting.report.runs import Run
 from halting.report.stats import criterion_rank, pareto_front, steps_range
 
 MAX_DIFFICULTY_BINS = 12  # a continuous difficulty is binned to this many equal-width bins
-# per_example.parquet's `difficulty`, as halting.evaluation.evaluate defines it
-DIFFICULTY_LABELS = {
-    "parity": "non-zero input bits k",
-    "addition": "mean digits per input number",
-    "maze": "shortest S→G path (moves)",
-}
-CRITERION_PANEL_TITLES = {"act": "ACT", "pondernet": "PonderNet", "fixed": "fixed depth"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,7 +167,7 @@ def ponder_vs_difficulty(runs: Sequence[Run], task: str) -> Figure:
         plot_band(ax, x, mean, lo, hi, styles[key], marker=True)
         handles.append(legend_handle(styles[key], marker=True))
         names.append(f"{labels[key]} (n={len(pairs)})")
-    xlabel = DIFFICULTY_LABELS.get(task, "difficulty")
+    xlabel = style.difficulty_label(task)
     if edges is not None:
         xlabel += f", {len(edges) - 1} bins"
     ax.set_xlabel(xlabel)
@@ -310,7 +303,7 @@ def ponder_distribution(runs: Sequence[Run], task: str) -> Figure:
                 )
             )
             names.append(f"{labels[key]} (n={len(groups[key])} seeds)")
-        ax.set_title(CRITERION_PANEL_TITLES.get(criterion, style.criterion_name(criterion)))
+        ax.set_title(style.criterion_panel_title(criterion))
         ax.set_xlabel(f"{STEPS_LABEL} per example")
     axes[0, 0].set_ylabel("examples (%)")
     fig.suptitle(f"{style.task_name(task)}: distribution of ponder steps (learned halting)")

@@ -15,6 +15,8 @@ from typing import Any
 import matplotlib
 
 from halting.config import max_ponder_of
+from halting.criteria import CRITERIA
+from halting.tasks import TASKS
 
 matplotlib.use("Agg")  # files only; never a window
 
@@ -76,10 +78,8 @@ RC: dict[str, Any] = {
 }
 
 MODEL_NAMES = {"act_rnn": "ACT-RNN", "universal_transformer": "UT"}
-CRITERION_NAMES = {"act": "ACT", "pondernet": "PonderNet", "fixed": "fixed"}
-# The penalty weight's symbol in each criterion's paper: Graves' tau, PonderNet's beta.
-PENALTY_SYMBOLS = {"act": "τ", "pondernet": "β"}
-TASK_NAMES = {"maze": "Maze", "parity": "Parity", "addition": "Addition"}
+# Criteria and tasks name themselves (`display_name`, `panel_title`, `penalty_symbol`,
+# `difficulty_label`); a name no longer registered is shown as it is.
 
 
 @contextlib.contextmanager
@@ -108,7 +108,20 @@ def model_name(model_type: str) -> str:
 
 
 def criterion_name(criterion: str) -> str:
-    return CRITERION_NAMES.get(criterion, criterion)
+    cls = CRITERIA.get(criterion)
+    return cls.display_name if cls else criterion
+
+
+def penalty_symbol(criterion: str) -> str:
+    """The penalty weight's symbol in the criterion's paper: Graves' τ, PonderNet's β."""
+    cls = CRITERIA.get(criterion)
+    return cls.penalty_symbol if cls and cls.penalty_symbol else "τ"
+
+
+def criterion_panel_title(criterion: str) -> str:
+    """A figure panel's title for one criterion ("fixed depth")."""
+    cls = CRITERIA.get(criterion)
+    return cls.panel_title if cls else criterion
 
 
 def fixed_depth(run_meta: Mapping[str, Any]) -> int | None:
@@ -118,14 +131,14 @@ def fixed_depth(run_meta: Mapping[str, Any]) -> int | None:
 
 def penalty_text(run_meta: Mapping[str, Any]) -> str:
     """ "τ=0.001" (ACT), "β=0.01" (PonderNet), "K=6" (fixed depth) or "" when unknown."""
-    criterion = run_meta.get("criterion")
-    if criterion == "fixed":
+    cls = CRITERIA.get(run_meta.get("criterion"))
+    if cls is not None and not cls.has_halting_unit:
         k = fixed_depth(run_meta)
         return f"K={k}" if k is not None else ""
     tau = run_meta.get("tau")
     if tau is None:
         return ""
-    return f"{PENALTY_SYMBOLS.get(criterion, 'τ')}={format_number(tau)}"
+    return f"{penalty_symbol(run_meta.get('criterion'))}={format_number(tau)}"
 
 
 def label_for(run_meta: Mapping[str, Any]) -> str:
@@ -139,7 +152,17 @@ def label_for(run_meta: Mapping[str, Any]) -> str:
 
 
 def task_name(task: str) -> str:
-    return TASK_NAMES.get(task, task)
+    return TASKS[task].display_name if task in TASKS else task
+
+
+def is_grid_task(task: str) -> bool:
+    """Whether a task's examples are square grids (drawn as mazes)."""
+    return task in TASKS and TASKS[task].input_kind == "grid"
+
+
+def difficulty_label(task: str) -> str:
+    """What a task's per-example `difficulty` counts (an axis label)."""
+    return TASKS[task].difficulty_label if task in TASKS else "difficulty"
 
 
 def new_figure(width: float, height: float, nrows: int = 1, ncols: int = 1, **kwargs):

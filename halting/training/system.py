@@ -7,10 +7,7 @@ Loss = task loss + tau(step) * penalty, where
 - ACT / fixed: the task loss of the final (mean-field) output;
 - PonderNet: the expected task loss sum_n p_n L(y, y_n) over the ponder steps (Banino eq. 6),
   and the penalty is KL(p || geometric(lambda_p)) with tau playing PonderNet's beta.
-Task losses: parity cross-entropy (batch mean); addition the cross-entropy SUMMED over the digit
-places and the scored input steps (Graves 3.3: averaging over the places would divide the
-effective tau by their number), batch mean; maze per-cell cross-entropy averaged over cells and
-batch (a per-puzzle ponder cost is then weighed against a per-cell loss: tau is chosen for that).
+The task losses are the tasks' own (`halting.tasks`: `unit_loss`, `reduce_loss`).
 """
 
 from __future__ import annotations
@@ -20,66 +17,29 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from halting import metrics
 from halting.config import ExperimentConfig, make_config
-from halting.criteria import HaltingOutput
-from halting.metrics import model_input, model_mask
+from halting.criteria import Criterion, HaltingOutput, criterion_class
 from halting.models import build_model
+from halting.tasks import Task, get_task
 
 
-def unit_task_loss(task: str, logits: Tensor, batch: dict[str, Tensor]) -> Tensor:
-    """Per-unit task loss: parity (B, 1), addition (B, T) summed over places (0 where unscored),
-    maze (B, L) per cell."""
-    if task == "parity":
-        return F.cross_entropy(logits, batch["y"], reduction="none")[:, None]
-    if task == "addition":  # logits (B, T, P, 11), y (B, T, P)
-        ce = F.cross_entropy(logits.flatten(0, 2), batch["y"].flatten(), reduction="none")
-        return ce.view(batch["y"].shape).sum(-1) * batch["mask"].to(logits.dtype)
-    return F.cross_entropy(logits.transpose(1, 2), batch["labels"], reduction="none")  # (B, L)
+def task_loss(
+    task: Task, out: HaltingOutput, batch: dict[str, Tensor], criterion: Criterion
+) -> Tensor:
+    """Task loss of `out`: the expected loss sum_n p_n L(y, y_n) over the steps where the
+    criterion trains on every step's output (PonderNet, Banino eq. 6), else the output's."""
+    if criterion.needs_step_outputs and out.step_logits is not None:
+        p = task.output_weights(out.p)  # (B, U, M)
+        per_step = torch.stack([task.unit_loss(y_n, batch) for y_n in out.step_logits], -1)
+        return task.reduce_loss((p * per_step).sum(-1))
+    return task.reduce_loss(task.unit_loss(out.logits, batch))
 
 
-def reduce_task_loss(task: str, unit_loss: Tensor) -> Tensor:
-    """Scalar task loss from `unit_task_loss`: addition sums over steps; all average the batch."""
-    if task == "addition":
-        return unit_loss.sum(1).mean()
-    return unit_loss.mean()
-
-
-def output_weights(task: str, out: HaltingOutput) -> Tensor:
-    """Halting distribution p of the units that produce the outputs, (B, U_out or 1, M).
-    The UT reads parity out at its CLS position 0; the RNN's single unit broadcasts over cells."""
-    return out.p[:, :1] if task == "parity" else out.p
-
-
-def task_loss(task: str, out: HaltingOutput, batch: dict[str, Tensor], criterion: str) -> Tensor:
-    """Task loss of `out`: PonderNet's expected loss over steps in training, else the output's."""
-    if criterion == "pondernet" and out.step_logits is not None:
-        p = output_weights(task, out)  # (B, U, M)
-        per_step = torch.stack([unit_task_loss(task, y_n, batch) for y_n in out.step_logits], -1)
-        return reduce_task_loss(task, (p * per_step).sum(-1))
-    return reduce_task_loss(task, unit_task_loss(task, out.logits, batch))
-
-
-def batch_metrics(task: str, out: HaltingOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+def batch_metrics(task: Task, out: HaltingOutput, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """Batch means of the task metrics (names as logged) and of the ponder steps."""
-    m: dict[str, Tensor] = {}
-    if task == "parity":
-        m["accuracy"] = metrics.parity_correct(out.logits, batch["y"]).float().mean()
-    elif task == "addition":
-        c = metrics.addition_correct(out.logits, batch["y"], batch["mask"])
-        m["accuracy_place"] = (c["place_correct"] * c["place_count"]).sum() / c[
-            "place_count"
-        ].sum().clamp(min=1)
-        m["accuracy_sequence"] = c["sequence"].float().mean()
-        m["accuracy"] = m["accuracy_place"]
-    else:
-        c = metrics.maze_metrics(out.logits.argmax(-1), batch["labels"])
-        m["accuracy"] = c["token_correct"].mean()
-        m["exact_accuracy"] = c["exact"].float().mean()
-        m["path_f1"] = metrics.f1_on_device(c["path_tp"], c["path_fp"], c["path_fn"])
+    m = task.batch_metrics(out.logits, batch)
     units = out.unit_mask  # (B, U) bool; a masked mean without boolean indexing (a host sync)
     m["steps"] = (out.steps.float() * units).sum() / units.sum()
     return m
@@ -97,7 +57,7 @@ def lr_factor(step: int, warmup: int, total: int | None, schedule: str) -> float
 
 def tau_at(config: ExperimentConfig, step: int) -> float:
     """The runbook's time-penalty schedule: time_penalty_start -> tau, linear over the warmup."""
-    if config.criterion == "fixed":
+    if not criterion_class(config.criterion).has_halting_unit:
         return 0.0
     warm = config.time_penalty_warmup_steps
     if warm <= 0 or step >= warm:
@@ -108,9 +68,20 @@ def tau_at(config: ExperimentConfig, step: int) -> float:
 class HaltingSystem(pl.LightningModule):
     """Task loss + halting penalty, metrics and optimisers around one `halting.models` model."""
 
-    def __init__(self, config: dict[str, Any], data_meta: dict[str, Any], code_version: str):
+    def __init__(
+        self,
+        config: ExperimentConfig | dict[str, Any],
+        data_meta: dict[str, Any],
+        code_version: str,
+    ):
+        """`config`: the job's ExperimentConfig (training), or the dict a checkpoint's
+        hyper_parameters hold (Lightning's load_from_checkpoint), validated here."""
         super().__init__()
-        self.cfg = make_config(config, source="checkpoint config")
+        if isinstance(config, ExperimentConfig):
+            self.cfg = config
+        else:
+            self.cfg = make_config(config, source="checkpoint config")
+        self.task: Task = get_task(self.cfg.task)
         self.save_hyperparameters(
             {
                 "config": self.cfg.to_dict(),
@@ -123,20 +94,21 @@ class HaltingSystem(pl.LightningModule):
         )
         self.data_meta = dict(data_meta)
         self.model = build_model(self.cfg, data_meta)
+        self.criterion: Criterion = self.model.criterion
 
     def forward(
         self, batch: dict[str, Tensor], mode: str | None = None, record_steps: bool = False
     ) -> HaltingOutput:
         return self.model(
-            model_input(self.cfg.task, batch),
-            mask=model_mask(self.cfg.task, batch),
+            self.task.model_input(batch),
+            mask=self.task.model_mask(batch),
             mode=mode,
             record_steps=record_steps,
         )
 
     def _losses(self, batch: dict[str, Tensor], out: HaltingOutput) -> dict[str, Tensor]:
         tau = tau_at(self.cfg, self.global_step)
-        loss_task = task_loss(self.cfg.task, out, batch, self.cfg.criterion)
+        loss_task = task_loss(self.task, out, batch, self.criterion)
         loss_ponder = out.ponder_cost  # differentiable: never .item() before backward
         return {
             "loss_total": loss_task + tau * loss_ponder,
@@ -158,15 +130,15 @@ class HaltingSystem(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self(batch, mode="train")
         losses = self._losses(batch, out)
-        size = model_input(self.cfg.task, batch).shape[0]
-        self._log_all("train", {**losses, **batch_metrics(self.cfg.task, out, batch)}, size)
+        size = self.task.model_input(batch).shape[0]
+        self._log_all("train", {**losses, **batch_metrics(self.task, out, batch)}, size)
         return losses["loss_total"]
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         out = self(batch, mode="eval")
         losses = self._losses(batch, out)
-        size = model_input(self.cfg.task, batch).shape[0]
-        self._log_all("val", {**losses, **batch_metrics(self.cfg.task, out, batch)}, size)
+        size = self.task.model_input(batch).shape[0]
+        self._log_all("val", {**losses, **batch_metrics(self.task, out, batch)}, size)
         # metrics.csv's step of a validation row: the optimiser steps its weights had (as in
         # train.log and the checkpoint names). Left to Lightning it is one less inside fit and
         # not inside a later `trainer.validate`.

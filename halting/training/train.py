@@ -28,7 +28,8 @@ import pytorch_lightning as pl
 import torch
 
 import halting
-from halting.config import HEADLINE, ExperimentConfig, make_config
+from halting.config import RUNBOOK_NAMES, ExperimentConfig, make_config
+from halting.tasks import get_task
 from halting.training import checkpoint as ckpt_io
 from halting.training.callbacks import (
     Guard,
@@ -76,7 +77,7 @@ def code_version() -> str:
 
 
 def _check_toy_schedule(config: ExperimentConfig) -> None:
-    if config.task == "maze":
+    if get_task(config.task).counts_epochs:
         return
     for name in ("max_epochs", "lr_warmup_epochs"):
         if getattr(config, name):
@@ -113,11 +114,7 @@ def _validation_schedule(
 
 
 def _oom_message(config: ExperimentConfig, exc: BaseException) -> str:
-    depth = (
-        f"time_limit={config.time_limit}"
-        if config.model_type == "act_rnn"
-        else f"ut_max_hops={config.ut_max_hops}"
-    )
+    depth = f"{RUNBOOK_NAMES[config.model_type]['M']}={config.max_ponder}"  # the flag users know
     return (
         f"out of memory while training {config.model_type} on {config.task} with "
         f"batch_size={config.batch_size}, hidden_size={config.hidden_size}, {depth} "
@@ -246,7 +243,7 @@ def train(
 
         pl.seed_everything(config.seed, workers=True, verbose=False)
         data = make_datamodule(config, data_workers=data_workers)
-        system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
+        system = HaltingSystem(config, data.data_meta, code_version())
         spe = data.data_meta.get("steps_per_epoch") or None
         max_steps = config.max_steps or -1
         size = checkpoint_bytes(system, config.use_ema)
@@ -284,7 +281,7 @@ def train(
             stop,
         ]
         if progress_bar:
-            callbacks.append(TerminalProgress(sys.stderr, HEADLINE[config.task]))
+            callbacks.append(TerminalProgress(sys.stderr, get_task(config.task).headline))
         if config.use_ema:
             callbacks.append(EMAWeightAveraging(decay=config.ema_decay, update_every_n_steps=1))
         callbacks.append(saver)

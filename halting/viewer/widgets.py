@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from halting.criteria import criterion_class
 from halting.viewer import images
 
 SERIES_COLOURS = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
@@ -99,9 +100,7 @@ def chart(
 
 
 def halting_caption(criterion: str) -> str:
-    if criterion == "pondernet":
-        return "p_n the halting distribution, λ_n PonderNet's conditional halting probability"
-    return "p_n the halting distribution (weight of step n's output), h_n the halting probability"
+    return criterion_class(criterion).halt_prob_caption
 
 
 def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -> None:
@@ -109,5 +108,5 @@ def halting_chart(p: np.ndarray, halt_prob: np.ndarray | None, criterion: str) -
     PonderNet's lambda_n) per ponder step."""
     frame = pd.DataFrame({"p_n": p}, index=pd.Index(np.arange(1, len(p) + 1), name="ponder step n"))
     if halt_prob is not None:
-        frame["λ_n" if criterion == "pondernet" else "h_n"] = halt_prob
+        frame[criterion_class(criterion).halt_prob_symbol] = halt_prob
     chart(frame, share=True, height=280)
