@@ -11,9 +11,10 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import write_run  # noqa: E402
 
+from halting.cli import main  # noqa: E402
 from halting.config import make_config  # noqa: E402
 from halting.report.run_json import run_json_text, run_record, write_run_json  # noqa: E402
-from halting.report.runs import load_run  # noqa: E402
+from halting.report.runs import find_run_dirs, load_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {  # docs/interfaces.md, "Result folders"
@@ -106,3 +107,55 @@ def test_fixture_runs_are_written_by_the_writer_and_read_back(tmp_path):
         0.01,
     )
     assert run.meta["seed"] == 2
+
+
+def test_run_folders_are_found_at_any_depth_sorted(tmp_path):
+    results = tmp_path / "results"
+    for rel in ("parity/b/seed1", "parity/a/seed0", "mine/deeper/parity-run", "."):
+        (results / rel).mkdir(parents=True, exist_ok=True)
+        (results / rel / "run.json").write_text("{}")
+    (results / "figures").mkdir()  # no run.json: not a run
+    elsewhere = tmp_path / "elsewhere" / "seed0"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "run.json").write_text("{}")
+    (results / "parity" / "c").mkdir()
+    (results / "parity" / "c" / "seed0").symlink_to(elsewhere)  # the workflow's pattern, linked
+    found = find_run_dirs(results)
+    assert found == sorted(found)
+    rel = [p.relative_to(results).as_posix() for p in found]
+    assert rel == [
+        ".",
+        "mine/deeper/parity-run",
+        "parity/a/seed0",
+        "parity/b/seed1",
+        "parity/c/seed0",
+    ]
+
+
+def test_halting_train_then_evaluate_then_figures_on_one_run_folder(tmp_path, capsys):
+    """The three commands of docs/interfaces.md ("Result folders") outside the workflow."""
+    run_dir = tmp_path / "parity_tiny"
+    train = ["--task", "parity", "--bits", "4", "--hidden_size", "8", "--time_limit", "3"]
+    train += ["--batch_size", "4", "--max_steps", "3", "--val_size", "8", "--no-progress_bar"]
+    assert main(["train", *train, "--default_root_dir", str(run_dir)]) == 0
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert (meta["experiment"], meta["task"], meta["dataset"], meta["maze_size"]) == (
+        "parity_tiny",
+        "parity",
+        None,
+        None,
+    )
+    assert meta["config"]["max_steps"] == 3 and meta["train_seconds"] > 0
+    ckpt = str(run_dir / "final.ckpt")
+    evaluate = ["--out", str(run_dir), "--device", "cpu", "--n_examples", "16", "--no_progress"]
+    assert main(["evaluate", ckpt, *evaluate]) == 0
+    figures = tmp_path / "figures"
+    assert main(["figures", "--results", str(run_dir), "--out", str(figures)]) == 0
+    drawn = {p.name for p in figures.glob("*.pdf")}
+    assert "accuracy_vs_ponder_parity.pdf" in drawn, drawn
+    assert "training_parity.pdf" in drawn, drawn  # from the run folder's metrics.csv
+    assert str(figures / "accuracy_vs_ponder_parity.pdf") in capsys.readouterr().out
+    # a new attempt that does not finish takes the run.json of the old final.ckpt away
+    restart = ["--default_root_dir", str(run_dir), "--restart", "--time_budget_min", "0"]
+    assert main(["train", *train, *restart]) == 3
+    assert not (run_dir / "final.ckpt").exists() and not (run_dir / "run.json").exists()

@@ -1,4 +1,5 @@
-"""run.json, the record of a finished run (docs/interfaces.md, "Result folders"): its one writer.
+"""run.json, the record of a finished run (docs/interfaces.md, "Result folders"): its one writer,
+and the reading of its dataset manifest.
 
 The workflow (workflow_scripts/train.py), `halting train` and the test fixtures write it through
 `write_run_json`; `halting.report.runs` reads it. No torch here.
@@ -6,6 +7,7 @@ The workflow (workflow_scripts/train.py), `halting train` and the test fixtures 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
@@ -57,3 +59,17 @@ def write_run_json(
     record = run_record(config, experiment=experiment, **fields)
     atomic_write_text(path, run_json_text(record))
     return record
+
+
+def manifest_hash(value: Any) -> str | None:
+    """The dataset's content hash from run.json's `data_manifest`: the string itself, a dict's
+    `content_hash`/`hash`/`sha256` entry, or else the SHA-256 of the dict's canonical JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("content_hash", "hash", "sha256"):
+            if isinstance(value.get(key), str):
+                return value[key]
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+    return str(value)

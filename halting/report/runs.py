@@ -1,14 +1,14 @@
 """Finished result folders, loaded and checked, and their tables.
 
-A run is one folder `results/<task>/<experiment>/seed<k>/` (docs/interfaces.md, "Result
-folders"): `run.json`, `eval.json`, `train_metrics.csv`, `per_example.parquet`, and for the maze
+A run is one folder `results/<task>/<experiment>/seed<k>/` or a `halting train` run folder
+(docs/interfaces.md, "Result folders"): `run.json`, `eval.json`, `train_metrics.csv`
+(`metrics.csv` in a `halting train` folder), `per_example.parquet`, and for the maze
 `examples.npz`. Runs with the same (task, experiment) are seeds of one experiment and aggregate
 by the rules of `halting.report.stats`. No torch here: pandas and numpy only.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from halting.config import HEADLINE
+from halting.report.run_json import manifest_hash
 from halting.report.stats import (
     FRACTION,
     RHO,
@@ -204,8 +205,9 @@ def load_run(run_dir: str | Path) -> Run:
     meta = _load_run_json(run_dir / "run.json")
     ev = _load_eval_json(run_dir / "eval.json", meta["task"])
     run = Run(path=run_dir, meta=meta, eval=ev)
-    if (run_dir / "train_metrics.csv").is_file():
-        run.train_metrics = _load_train_metrics(run_dir / "train_metrics.csv")
+    for name in ("train_metrics.csv", "metrics.csv"):  # metrics.csv: a `halting train` folder
+        if (run_dir / name).is_file() and run.train_metrics is None:
+            run.train_metrics = _load_train_metrics(run_dir / name)
     if (run_dir / "per_example.parquet").is_file():
         run.per_example = _load_per_example(run_dir / "per_example.parquet")
     if (run_dir / "examples.npz").is_file():
@@ -214,11 +216,14 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def find_run_dirs(results_root: str | Path) -> list[Path]:
-    """Every `<task>/<experiment>/seed<k>/` folder under `results_root` holding a run.json."""
+    """Every folder holding a run.json at any depth under `results_root` (itself included): the
+    workflow's `<task>/<experiment>/seed<k>/` and `halting train` run folders alike. The
+    workflow's pattern is globbed too: rglob does not enter linked folders."""
     root = Path(results_root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: results folder does not exist")
-    return sorted(p.parent for p in root.glob("*/*/seed*/run.json"))
+    found = {*root.glob("*/*/seed*/run.json"), *root.rglob("run.json")}
+    return sorted(p.parent for p in found)
 
 
 def load_runs(
@@ -251,20 +256,6 @@ def load_runs(
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
-
-
-def manifest_hash(value: Any) -> str | None:
-    """The dataset's content hash from run.json's `data_manifest`: the string itself, a dict's
-    `content_hash`/`hash`/`sha256` entry, or else the SHA-256 of the dict's canonical JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("content_hash", "hash", "sha256"):
-            if isinstance(value.get(key), str):
-                return value[key]
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-    return str(value)
 
 
 def run_table(runs: Iterable[Run]) -> pd.DataFrame:
@@ -373,7 +364,8 @@ def add_run_arguments(parser) -> None:
     parser.add_argument(
         "--results",
         default="results",
-        help="results root holding <task>/<experiment>/seed<k>/ (default: results)",
+        help="results root: every folder below it with a run.json, such as "
+        "<task>/<experiment>/seed<k>/ or a `halting train` run folder (default: results)",
     )
     parser.add_argument(
         "--runs",

@@ -197,10 +197,12 @@ def run(args: argparse.Namespace, command: str) -> int:
     except (ValueError, OSError) as exc:
         print(f"halting train: error: {exc}", file=sys.stderr)
         return 2
-    from halting.training.checkpoint import LockHeld
+    from halting.report.run_json import write_run_json
+    from halting.training.checkpoint import LockHeld, load_checkpoint
     from halting.training.resume import ConfigMismatch
-    from halting.training.train import PAUSED_EXIT, TrainingPaused, train
+    from halting.training.train import PAUSED_EXIT, TrainingPaused, code_version, train
 
+    run_dir = Path(kwargs["run_dir"])
     print(f"halting train: run folder {kwargs['run_dir']}", flush=True)
     try:
         metrics = train(config, **kwargs)
@@ -213,7 +215,24 @@ def run(args: argparse.Namespace, command: str) -> int:
     except (LockHeld, RuntimeError) as exc:
         print(f"halting train: failed: {exc}", file=sys.stderr)
         return 1
+    finally:  # run.json describes the final.ckpt beside it: none without one
+        if not (run_dir / "final.ckpt").is_file():
+            (run_dir / "run.json").unlink(missing_ok=True)
     print("halting train: complete: " + json.dumps(metrics, sort_keys=True), flush=True)
+    # run.json makes the folder a result folder (docs/interfaces.md, "Result folders"), named
+    # by the folder; the dataset is the maze's data folder, with its manifest.json if it has one
+    final = load_checkpoint(run_dir / "final.ckpt", mmap=True)
+    manifest = Path(config.data_dir) / "manifest.json" if config.data_dir else None
+    write_run_json(
+        run_dir / "run.json",
+        config,
+        experiment=run_dir.resolve().name,
+        dataset=Path(config.data_dir).name if config.data_dir else None,
+        maze_size=(final["hyper_parameters"].get("data_meta") or {}).get("size"),
+        data_manifest=json.loads(manifest.read_text()) if manifest and manifest.is_file() else None,
+        code_version=code_version(),
+        train_seconds=final.get("train_seconds"),
+    )
     return 0
 
 
