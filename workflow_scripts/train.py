@@ -12,12 +12,12 @@ from glue import log_to, run_fields, time_budget_min
 log_to(snakemake.log[0])
 import torch
 
-from halting.checkpoint import load_checkpoint
 from halting.config import make_config
 from halting.io import atomic_copy
 from halting.report.run_json import write_run_json
-from halting.train import PAUSED_EXIT, TrainingPaused, train
+from halting.training.checkpoint import load_checkpoint
 from halting.training.resume import ConfigMismatch
+from halting.training.train import PAUSED_EXIT, TrainingPaused, train
 
 name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]
 config = make_config(json.loads(params.config_json), source=f"experiment {name}")

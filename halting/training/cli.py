@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from halting.config import ExperimentConfig, field_docs, inapplicable_fields, make_config
+from halting.tasks import get_task
 
 # Runtime flags: where and how a run executes; not part of the experiment config.
 RUNTIME = {
@@ -58,8 +59,8 @@ RUNTIME = {
     "val_every_n_epochs": (int, "maze: validate every N epochs (default 1)"),
     "data_workers": (int, "DataLoader worker processes (default 0)"),
 }
-_MAZE_ONLY = {"save_every_n_epochs", "val_every_n_epochs"}
-_TOY_ONLY = {"val_every_n_steps"}
+_EPOCH_ONLY = {"save_every_n_epochs", "val_every_n_epochs"}
+_STEP_ONLY = {"val_every_n_steps"}
 
 
 def _field_type(annotation: Any) -> type:
@@ -169,10 +170,10 @@ def build(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, Any]]:
             raise
     bad = inapplicable_fields(config, set(typed))
     runtime = {k: v for k, v in given.items() if k in RUNTIME or k in ("restart", "progress_bar")}
-    if config.task == "maze":
-        bad += sorted(_TOY_ONLY & set(runtime))
+    if get_task(config.task).counts_epochs:
+        bad += sorted(_STEP_ONLY & set(runtime))
     else:
-        bad += sorted(_MAZE_ONLY & set(runtime))
+        bad += sorted(_EPOCH_ONLY & set(runtime))
     if bad:
         raise ValueError(
             f"--{', --'.join(bad)} do(es) not apply to task={config.task}, "
