@@ -23,8 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "halting.evaluation.cli",
         "evaluate a checkpoint: eval.json + per_example.parquet",
     ),
-    "figures": ("halting.report.figures", "draw the paper figures from finished runs"),
-    "summary": ("halting.report.summary", "write summary.pdf / .csv / .tex from finished runs"),
+    "figures": ("halting.report.cli", "draw the paper figures from finished runs"),
+    "summary": ("halting.report.cli", "write summary.pdf / .csv / .tex from finished runs"),
     "view": ("halting.viewer.cli", "start the Streamlit inference viewer"),
     "doctor": ("halting.doctor", "check torch, CUDA, the GPU and the Slurm job (runbook step 3)"),
 }

@@ -354,7 +354,7 @@ def test_the_viewer_training_page_shows_the_run_status(tmp_path):
 
 def test_halting_summary_names_unfinished_runs(tmp_path, capsys):
     """A workflow layout: one failed run in checkpoints/, no published result of it."""
-    from halting.report import summary as report
+    from halting.report import cli as report
 
     failed = tmp_path / "checkpoints/parity_act/seed1/abc123"
     (failed / "checkpoints").mkdir(parents=True)

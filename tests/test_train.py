@@ -383,3 +383,34 @@ def test_train_seconds_accumulate_over_attempts(tmp_path):
     train(TINY, run_dir=tmp_path, **QUIET)
     final = load_checkpoint(tmp_path / "final.ckpt")
     assert final["train_seconds"] > first_seconds
+
+
+def test_a_training_call_builds_its_config_and_criterion_once(tmp_path, monkeypatch):
+    """train(config) passes the job's ExperimentConfig and criterion down: nothing rebuilds
+    them (the system, the model, the data module and the checkpoints read the one object)."""
+    import halting.config as config_module
+    import halting.criteria as criteria_module
+    from halting.models import build_model as real_build_model
+
+    config = make_config(TINY)
+    built = {"configs": 0, "criteria": 0, "models": 0}
+    post_init = config_module.ExperimentConfig.__post_init__
+
+    def counting_post_init(self):
+        built["configs"] += 1
+        post_init(self)
+
+    def counting_build_criterion(c):
+        built["criteria"] += 1
+        return criteria_module.criterion_class(c.criterion).from_config(c)
+
+    def counting_build_model(c, data_meta):
+        assert c is config  # the very object the job built
+        built["models"] += 1
+        return real_build_model(c, data_meta)
+
+    monkeypatch.setattr(config_module.ExperimentConfig, "__post_init__", counting_post_init)
+    monkeypatch.setattr("halting.models.build_criterion", counting_build_criterion)
+    monkeypatch.setattr("halting.training.system.build_model", counting_build_model)
+    train(config, run_dir=tmp_path / "run", **QUIET)
+    assert built == {"configs": 0, "criteria": 1, "models": 1}

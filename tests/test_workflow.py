@@ -152,6 +152,28 @@ def test_schema_lists_exactly_the_experiment_config_fields():
     assert keys == expected, (sorted(keys - expected), sorted(expected - keys))
 
 
+def test_schema_types_and_choices_are_the_experiment_config_defaults_own():
+    """Defaults live in ExperimentConfig only: the schema gives each field its dataclass type
+    (None allowed where the field allows it), no default, and only the choices the config
+    itself checks."""
+    from halting.config import field_docs
+
+    json_type = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+    props = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())["$defs"][
+        "experiment"
+    ]["properties"]
+    docs = field_docs()
+    for f in fields(ExperimentConfig):
+        if f.name not in props:
+            continue
+        prop, parts = props[f.name], [t.strip() for t in str(f.type).split("|")]
+        expected = [json_type[t] if t != "None" else "null" for t in parts]
+        assert prop["type"] == (expected[0] if len(expected) == 1 else expected), f.name
+        assert "default" not in prop, f.name
+        if "enum" in prop:
+            assert tuple(prop["enum"]) == docs[f.name][1], f.name
+
+
 def test_runbook_blocks_are_the_first_two_experiments_with_exact_values():
     experiments = yaml.safe_load((ROOT / "config.yaml").read_text())["experiments"]
     names = list(experiments)

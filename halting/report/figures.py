@@ -31,7 +31,7 @@ from halting.report.plots_task import (
     ponder_vs_difficulty,
     training_curves,
 )
-from halting.report.runs import Run, add_run_arguments, load_runs, run_on_results
+from halting.report.runs import Run, load_runs
 from halting.report.stats import group_experiments, tasks_of
 
 log = logging.getLogger(__name__)
@@ -129,35 +129,3 @@ def make_figures(
         )
     log.info("wrote %d figure(s) to %s", len(written), out_dir)
     return written
-
-
-def add_arguments(parser, command: str) -> None:
-    add_run_arguments(parser)
-    parser.add_argument("--out", default="results/figures", help="output folder for the files")
-    parser.add_argument(
-        "--format",
-        default="pdf",
-        choices=FORMATS,
-        help="pdf (vector, default) or png (for web pages such as docs/)",
-    )
-    parser.add_argument("--dpi", type=int, default=PNG_DPI, help="resolution of a png")
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        metavar="NAME",
-        help="only these figures (file stems, e.g. tau_sweep_parity)",
-    )
-
-
-def run(args, command: str) -> int:
-    paths = run_on_results(
-        command,
-        lambda: make_figures(
-            args.results, args.out, args.runs, fmt=args.format, only=args.only, dpi=args.dpi
-        ),
-    )
-    if paths is None:
-        return 2
-    for p in paths:
-        print(p)
-    return 0

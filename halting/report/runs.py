@@ -10,13 +10,11 @@ by the rules of `halting.report.stats`. No torch here: pandas and numpy only.
 from __future__ import annotations
 
 import json
-import logging
 import math
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -357,35 +355,3 @@ def is_maze_hard_30(meta: dict[str, Any]) -> bool:
         and meta.get("maze_size") == 30
         and "hard" in str(meta.get("dataset") or "").lower()
     )
-
-
-def add_run_arguments(parser) -> None:
-    """The flags `halting figures` and `halting summary` share."""
-    parser.add_argument(
-        "--results",
-        default="results",
-        help="results root: every folder below it with a run.json, such as "
-        "<task>/<experiment>/seed<k>/ or a `halting train` run folder (default: results)",
-    )
-    parser.add_argument(
-        "--runs",
-        nargs="+",
-        metavar="DIR",
-        default=None,
-        help="explicit run folders (overrides the search under --results)",
-    )
-
-
-T = TypeVar("T")
-
-
-def run_on_results(command: str, action: Callable[[], T]) -> T | None:
-    """Run `action` for `halting <command>` with halting's INFO lines on stderr; a missing or
-    malformed results folder prints `halting <command>: error: ...` and gives None."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("halting").setLevel(logging.INFO)
-    try:
-        return action()
-    except (RunFormatError, FileNotFoundError, ValueError) as err:
-        print(f"halting {command}: error: {err}", file=sys.stderr)
-        return None

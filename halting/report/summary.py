@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,9 +26,8 @@ from halting.io import atomic_path, atomic_write_text
 from halting.report import style
 from halting.report.figures import iter_figures
 from halting.report.plots_common import metric_name
-from halting.report.runs import add_run_arguments, experiment_table, load_runs, run_on_results
+from halting.report.runs import experiment_table, load_runs
 from halting.report.stats import MIN_SEEDS_FOR_INTERVAL
-from halting.training.runlog import unfinished_runs
 
 log = logging.getLogger(__name__)
 
@@ -307,33 +305,3 @@ def write_summary(
         n_figures,
     )
     return table
-
-
-def add_arguments(parser, command: str) -> None:
-    add_run_arguments(parser)
-    parser.add_argument(
-        "--out",
-        default="results/summary.pdf",
-        help="summary PDF; .csv and .tex are written next to it",
-    )
-
-
-def report_unfinished(results_root: str | Path) -> list[str]:
-    """One line per unfinished run of the workflow (paused, failed, killed, running), printed
-    on stderr: a summary must not pass over a run that died."""
-    lines = [f"unfinished: {folder}: {status}" for folder, status in unfinished_runs(results_root)]
-    for line in lines:
-        print(line, file=sys.stderr)
-    return lines
-
-
-def run(args, command: str) -> int:
-    unfinished = report_unfinished(args.results) if args.runs is None else []
-    table = run_on_results(command, lambda: write_summary(args.results, args.out, args.runs))
-    if table is None:
-        return 2
-    print(
-        f"{args.out}: {len(table)} experiment(s)"
-        + (f"; {len(unfinished)} unfinished run(s) not in it" if unfinished else "")
-    )
-    return 0
