@@ -139,8 +139,10 @@ def main() -> None:
     st.subheader(f"{info['task'].capitalize()} · {info['model_type']} · {info['criterion']}")
     if page == "Training":
         training_page(info, ckpt)
-    else:
+    elif info["task"] in PAGES:
         PAGES[info["task"]](model, info, model_key, mode, defaults)
+    else:  # a task added without a page of its own (docs/extending.md)
+        st.info(f"no inference page for task {info['task']!r}: see its Training page")
 
 
 main()
