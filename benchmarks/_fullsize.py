@@ -26,7 +26,6 @@ from torch import Tensor
 
 from halting.config import ExperimentConfig, make_config
 from halting.criteria import criterion_class
-from halting.data.modules import make_datamodule
 from halting.tasks import get_task
 from halting.training import checkpoint as ckpt_io
 from halting.training.callbacks import Guard, RNGState
@@ -202,7 +201,7 @@ def measure(
         for pattern in _QUIET:
             warnings.filterwarnings("ignore", message=pattern)
         pl.seed_everything(config.seed, workers=True, verbose=False)
-        data = make_datamodule(config)
+        data = get_task(config.task).datamodule(config)
         system = HaltingSystem(config.to_dict(), data.data_meta, code_version())
         val_batch = next(iter(data.val_dataloader()))  # the first, full-size batch
         clock = _StepClock(warmup + steps, Path(tmp) / "last.ckpt", val_batch)

@@ -21,13 +21,13 @@ from typing import Any
 
 from halting.criteria import CRITERIA as _CRITERION_CLASSES
 from halting.criteria import criterion_class
+from halting.data.toy import ADDITION_DISTRIBUTIONS  # noqa: F401 (field_docs' choices)
 from halting.tasks import TASKS as _TASK_REGISTRY
 from halting.tasks import get_task
 
 TASKS = tuple(_TASK_REGISTRY)  # registered in halting/tasks/__init__.py
 MODEL_TYPES = ("act_rnn", "universal_transformer")
 CRITERIA = tuple(_CRITERION_CLASSES)  # registered in halting/criteria/__init__.py
-ADDITION_DISTRIBUTIONS = ("fixed", "graves")  # halting.data.toy draws both
 # Each task's headline metric: the papers' numbers (maze: every cell right).
 HEADLINE = {name: task.headline for name, task in _TASK_REGISTRY.items()}
 

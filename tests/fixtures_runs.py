@@ -19,7 +19,7 @@ import pandas as pd
 
 from halting.config import HEADLINE, ExperimentConfig, make_config
 from halting.data.grid import GOAL, OPEN, START, WALL, bfs_parents, canonical_label
-from halting.report.run_json import write_run_json
+from halting.training.run_json import write_run_json
 
 MAZE_SIZE = 30
 MAZE_DATASET = "maze-30x30-hard-1k"

@@ -411,7 +411,7 @@ def test_seeds_of_one_experiment_must_agree(tmp_path):
 
 
 def test_manifest_hash_reads_the_manifest():
-    from halting.report.run_json import manifest_hash
+    from halting.training.run_json import manifest_hash
 
     assert manifest_hash("abc") == "abc" and manifest_hash(None) is None
     assert manifest_hash({"content_hash": "f00", "files": 3}) == "f00"

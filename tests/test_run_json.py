@@ -1,4 +1,4 @@
-"""run.json has one writer (halting.report.run_json): the workflow, the test fixtures and
+"""run.json has one writer (halting.training.run_json): the workflow, the test fixtures and
 `halting train` write it; `halting.report.runs` reads it back."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from fixtures_runs import write_run  # noqa: E402
 
 from halting.cli import main  # noqa: E402
 from halting.config import make_config  # noqa: E402
-from halting.report.run_json import run_json_text, run_record, write_run_json  # noqa: E402
 from halting.report.runs import find_run_dirs, load_run  # noqa: E402
+from halting.training.run_json import run_json_text, run_record, write_run_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {  # docs/interfaces.md, "Result folders"

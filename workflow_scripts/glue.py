@@ -52,7 +52,7 @@ def time_budget_min(resources):
 
 def run_fields(params, datasets, manifests):
     """What the workflow knows of a run beyond its config, as the keyword arguments of
-    `halting.report.run_json.write_run_json`: the dataset's name, grid size and manifest (the
+    `halting.training.run_json.write_run_json`: the dataset's name, grid size and manifest (the
     rule's input), the code version and the training's checkpoint folder."""
     spec = datasets[params.dataset] if params.dataset else {}
     return {

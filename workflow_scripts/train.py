@@ -14,9 +14,9 @@ import torch
 
 from halting.config import make_config
 from halting.io import atomic_copy
-from halting.report.run_json import write_run_json
 from halting.training.checkpoint import load_checkpoint
 from halting.training.resume import ConfigMismatch
+from halting.training.run_json import write_run_json
 from halting.training.train import PAUSED_EXIT, TrainingPaused, train
 
 name, params, opts = snakemake.wildcards.experiment, snakemake.params, snakemake.config["execution"]

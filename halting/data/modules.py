@@ -16,16 +16,22 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
-from halting.config import ExperimentConfig
-
 _MAZE_EPOCH_STREAM = 11  # SeedSequence stream of the maze epoch permutations
+
+
+class DataConfig(Protocol):
+    """What the DataModules read of an ExperimentConfig (halting.config sits above this module)."""
+
+    seed: int
+    batch_size: int
+    data_dir: str | None
 
 
 def _tensors(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -108,7 +114,7 @@ class EpochBatches(Sampler):
 
 
 class _Base(pl.LightningDataModule):
-    def __init__(self, config: ExperimentConfig, data_workers: int = 0) -> None:
+    def __init__(self, config: DataConfig, data_workers: int = 0) -> None:
         super().__init__()
         self.config = config
         self.data_workers = data_workers
@@ -139,7 +145,7 @@ class ToyDataModule(_Base):
 
     def __init__(
         self,
-        config: ExperimentConfig,
+        config: DataConfig,
         streams: tuple[Callable[[int], dict[str, np.ndarray]], Callable[[], dict[str, np.ndarray]]],
         data_meta: dict[str, Any],
         data_workers: int = 0,
@@ -161,7 +167,7 @@ class ToyDataModule(_Base):
 class MazeDataModule(_Base):
     """Maze-Hard HRM folders: train/ for training (epochs), test/ for validation."""
 
-    def __init__(self, config: ExperimentConfig, data_workers: int = 0) -> None:
+    def __init__(self, config: DataConfig, data_workers: int = 0) -> None:
         super().__init__(config, data_workers)
         from halting.data.maze import content_hash
         from halting.data.maze_format import load_maze_split
@@ -209,11 +215,3 @@ class MazeDataModule(_Base):
 
     def val_dataloader(self) -> DataLoader:
         return self._val_loader(self._test)
-
-
-def make_datamodule(config: ExperimentConfig, data_workers: int = 0) -> _Base:
-    """The DataModule of `config.task` (the task's `datamodule`); its `data_meta` goes into the
-    model and the checkpoint."""
-    from halting.tasks import get_task
-
-    return get_task(config.task).datamodule(config, data_workers)

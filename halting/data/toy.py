@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from halting.config import ADDITION_DISTRIBUTIONS
-
+ADDITION_DISTRIBUTIONS = ("fixed", "graves")  # number counts and digits: see addition_batch
 # Random streams: (seed, stream, index) seeds one numpy Generator. Distinct per task and split.
 _PARITY_TRAIN, _PARITY_VAL, _ADDITION_TRAIN, _ADDITION_VAL = 1, 2, 3, 4
 

@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from halting.config import HEADLINE
-from halting.report.run_json import manifest_hash
 from halting.report.stats import (
     FRACTION,
     RHO,
@@ -31,6 +30,7 @@ from halting.report.stats import (
     run_sort_key,
     seed_values,
 )
+from halting.training.run_json import manifest_hash
 
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
 EVAL_MODES = ("learned", "max_steps")

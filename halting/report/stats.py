@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,15 @@ from scipy import stats
 from halting.config import CRITERIA, max_ponder_of
 from halting.config import TASKS as TASK_ORDER  # display orders: the config's
 
-if TYPE_CHECKING:
-    from halting.report.runs import Run
+
+class Run(Protocol):
+    """What the grouping reads of a run (halting.report.runs.Run, which builds on this module)."""
+
+    meta: dict[str, Any]
+    task: str
+    experiment: str
+    key: tuple[str, str]
+
 
 MIN_SEEDS_FOR_INTERVAL = 3  # fewer seeds: no interval; the seeds' values are shown instead
 FRACTION = (0.0, 1.0)  # range of accuracies, exact accuracy, path F1 and rates

@@ -4,8 +4,9 @@ A task (halting/tasks/parity.py, addition.py, maze.py) says what its examples lo
 backbone (`input_kind`, `io_shapes`), how a batch is scored (`unit_loss`, `batch_metrics` in
 training; `records`, `summary` in evaluation), which number is its headline, how hard an example
 is (`difficulty` in `eval_data`), which config fields are its own, and where its data comes from
-(`datamodule`, `eval_data`). `halting.tasks.TASKS` registers them; nothing outside
-`halting/tasks/` branches on a task's name. Adding a task: docs/extending.md.
+(`datamodule`, `eval_data`). Their `config` is an ExperimentConfig (halting/config.py, which
+sits above the tasks: it checks a task's `fields`). `halting.tasks.TASKS` registers them;
+nothing outside `halting/tasks/` branches on a task's name. Adding a task: docs/extending.md.
 
 Task modules import torch inside the methods that need it: the config (which checks a task's
 `fields`) is built while Snakemake parses the workflow, and that must stay cheap.
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     import pytorch_lightning as pl
     from torch import Tensor
 
-    from halting.config import ExperimentConfig
 
 Batch = dict[str, "Tensor"]
 Streams = tuple["Callable[[int], dict[str, np.ndarray]]", "Callable[[], dict[str, np.ndarray]]"]
@@ -51,12 +51,10 @@ class Task(Protocol):
     example_columns: ClassVar[tuple[str, ...]]
     counts_epochs: ClassVar[bool]
 
-    def check(self, config: ExperimentConfig) -> None:
+    def check(self, config: Any) -> None:
         """Raise ValueError naming the field if the config cannot run this task."""
 
-    def io_shapes(
-        self, config: ExperimentConfig, data_meta: dict[str, Any]
-    ) -> tuple[int, tuple[int, ...]]:
+    def io_shapes(self, config: Any, data_meta: dict[str, Any]) -> tuple[int, tuple[int, ...]]:
         """(input_size, output shape of one output unit: an example, a step or a cell)."""
 
     def model_input(self, batch: Batch) -> Tensor:
@@ -88,12 +86,12 @@ class Task(Protocol):
     ) -> dict[str, np.ndarray] | None:
         """examples.npz arrays of the first k examples, or None (nothing saved)."""
 
-    def datamodule(self, config: ExperimentConfig, data_workers: int = 0) -> pl.LightningDataModule:
+    def datamodule(self, config: Any, data_workers: int = 0) -> pl.LightningDataModule:
         """The training/validation DataModule; its `data_meta` goes into the checkpoint."""
 
     def eval_data(
         self,
-        config: ExperimentConfig,
+        config: Any,
         data_meta: dict[str, Any],
         data_dir: str | None,
         split: str,
@@ -110,7 +108,7 @@ class ToyTask:
     example_columns: ClassVar[tuple[str, ...]] = ()
     counts_epochs: ClassVar[bool] = False  # fresh batches every step: max_steps, no epochs
 
-    def check(self, config: ExperimentConfig) -> None:
+    def check(self, config: Any) -> None:
         pass
 
     def model_input(self, batch: Batch) -> Tensor:
@@ -128,11 +126,11 @@ class ToyTask:
     def examples(self, data, saved, k) -> None:
         return None
 
-    def streams(self, config: ExperimentConfig) -> Streams:
+    def streams(self, config: Any) -> Streams:
         """(make_batch, make_val): the training batch at a global step, the validation set."""
         raise NotImplementedError
 
-    def data_meta(self, config: ExperimentConfig) -> dict[str, Any]:
+    def data_meta(self, config: Any) -> dict[str, Any]:
         """The sizes the checkpoint records."""
         raise NotImplementedError
 
@@ -140,7 +138,7 @@ class ToyTask:
         """Per-example difficulty (N,) of generated data."""
         raise NotImplementedError
 
-    def datamodule(self, config: ExperimentConfig, data_workers: int = 0):
+    def datamodule(self, config: Any, data_workers: int = 0):
         from halting.data.modules import ToyDataModule
 
         return ToyDataModule(

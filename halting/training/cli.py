@@ -198,9 +198,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     except (ValueError, OSError) as exc:
         print(f"halting train: error: {exc}", file=sys.stderr)
         return 2
-    from halting.report.run_json import write_run_json
     from halting.training.checkpoint import LockHeld, load_checkpoint
     from halting.training.resume import ConfigMismatch
+    from halting.training.run_json import write_run_json
     from halting.training.train import PAUSED_EXIT, TrainingPaused, code_version, train
 
     run_dir = Path(kwargs["run_dir"])

@@ -213,7 +213,6 @@ def train(
         from pytorch_lightning.plugins.environments import SLURMEnvironment
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-        from halting.data.modules import make_datamodule
         from halting.training.system import HaltingSystem
 
         final_path = run_dir / "final.ckpt"
@@ -242,7 +241,7 @@ def train(
             final_path.unlink()  # a stale result of this config must not outlive a new attempt
 
         pl.seed_everything(config.seed, workers=True, verbose=False)
-        data = make_datamodule(config, data_workers=data_workers)
+        data = get_task(config.task).datamodule(config, data_workers=data_workers)
         system = HaltingSystem(config, data.data_meta, code_version())
         spe = data.data_meta.get("steps_per_epoch") or None
         max_steps = config.max_steps or -1
