@@ -26,3 +26,14 @@ def tiny_maze_dir(tmp_path_factory):
         root, size=6, n_train=10, n_test=4, seed=0, workers=1, progress=False, log=lambda *_: None
     )
     return root
+
+
+# The longest test files first: under `pytest -n 3 --dist loadfile` (make test) a file runs on one
+# worker from start to end, so the local Slurm cluster's file (about 6 minutes, one cluster, run
+# serially) must start at once, the learning and workflow runs next; the rest fills in around them.
+LONG_FILES = ("test_slurm_cluster.py", "test_workflow_run.py", "test_learning.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))  # stable otherwise

@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 import numpy as np
+import torch.nn.functional as F
 
 from halting.tasks.base import ToyTask
 
@@ -42,8 +43,6 @@ class Majority(ToyTask):
         return p[:, :1]  # the class is read out at one unit (the UT's CLS position)
 
     def unit_loss(self, logits, batch):
-        import torch.nn.functional as F
-
         return F.cross_entropy(logits, batch["y"], reduction="none")[:, None]  # (B, 1)
 
     def batch_metrics(self, logits, batch):

@@ -12,6 +12,7 @@ import functools
 from typing import Any
 
 import numpy as np
+import torch.nn.functional as F
 
 from halting.tasks.base import ToyTask
 
@@ -35,8 +36,6 @@ class Addition(ToyTask):
 
     def unit_loss(self, logits, batch):
         """(B, T): cross-entropy summed over the places, 0 where the step is not scored."""
-        import torch.nn.functional as F
-
         # logits (B, T, P, 11), y (B, T, P)
         ce = F.cross_entropy(logits.flatten(0, 2), batch["y"].flatten(), reduction="none")
         return ce.view(batch["y"].shape).sum(-1) * batch["mask"].to(logits.dtype)

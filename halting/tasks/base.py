@@ -7,9 +7,6 @@ is (`difficulty` in `eval_data`), which config fields are its own, and where its
 (`datamodule`, `eval_data`). Their `config` is an ExperimentConfig (halting/config.py, which
 sits above the tasks: it checks a task's `fields`). `halting.tasks.TASKS` registers them;
 nothing outside `halting/tasks/` branches on a task's name. Adding a task: docs/extending.md.
-
-Task modules import torch inside the methods that need it: the config (which checks a task's
-`fields`) is built while Snakemake parses the workflow, and that must stay cheap.
 """
 
 from __future__ import annotations

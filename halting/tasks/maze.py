@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from halting.data.grid import PAD, PATH, is_valid_optimal
 
@@ -49,8 +51,6 @@ class Maze:
 
     def unit_loss(self, logits, batch):
         """Cross-entropy per cell (B, L)."""
-        import torch.nn.functional as F
-
         return F.cross_entropy(logits.transpose(1, 2), batch["labels"], reduction="none")
 
     def reduce_loss(self, unit_loss):
@@ -65,8 +65,6 @@ class Maze:
         }
 
     def records(self, logits, batch):
-        import torch
-
         pred = logits.argmax(-1)  # (B, L)
         c = maze_metrics(pred, batch["labels"])
         return {
@@ -173,8 +171,6 @@ def maze_metrics(pred, labels) -> dict:
 def f1_from_counts(tp, fp, fn) -> float:
     """Micro-averaged F1 = 2 TP / (2 TP + FP + FN) over a set of per-example counts;
     1.0 when neither labels nor predictions hold a path cell (nothing to get wrong)."""
-    import torch
-
     tp, fp, fn = (float(torch.as_tensor(c).sum()) for c in (tp, fp, fn))
     denominator = 2 * tp + fp + fn
     return 1.0 if denominator == 0 else 2 * tp / denominator
@@ -184,8 +180,6 @@ def f1_on_device(tp, fp, fn):
     """`f1_from_counts` of count tensors as a 0-dim float32 tensor on their device, without a
     device->host sync (training logs it every step). The same float32 value as
     torch.tensor(f1_from_counts(...)) while the sums stay below 2**24 (exact in float32)."""
-    import torch
-
     tp, fp, fn = tp.sum(), fp.sum(), fn.sum()
     denominator = 2 * tp + fp + fn
     return torch.where(denominator > 0, 2 * tp / denominator.clamp(min=1), 1.0)
@@ -194,8 +188,6 @@ def f1_on_device(tp, fp, fn):
 def valid_optimal(inputs, pred) -> np.ndarray:
     """(B,) bool: the predicted 'o' cells form a shortest S->G path of the input maze
     (`halting.data.grid.is_valid_optimal`, on CPU, one maze at a time)."""
-    import torch
-
     inputs_np = torch.as_tensor(inputs).detach().cpu().numpy()  # (B, L)
     pred_np = torch.as_tensor(pred).detach().cpu().numpy()  # (B, L)
     side = math.isqrt(inputs_np.shape[1])

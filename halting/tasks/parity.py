@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 import numpy as np
+import torch.nn.functional as F
 
 from halting.tasks.base import ToyTask
 
@@ -30,8 +31,6 @@ class Parity(ToyTask):
 
     def unit_loss(self, logits, batch):
         """Cross-entropy per example (B, 1)."""
-        import torch.nn.functional as F
-
         return F.cross_entropy(logits, batch["y"], reduction="none")[:, None]
 
     def batch_metrics(self, logits, batch):
