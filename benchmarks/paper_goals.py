@@ -170,10 +170,14 @@ def fmt(value: float, unit: str) -> str:
     return f"{100 * value:.1f}%" if unit == "%" else f"{value:.3f}"
 
 
-def verdict(goal: Goal, value: float) -> str:
-    """ "met", or the shortfall: "short by 3.2 points" / "short by 0.041"."""
-    if not math.isfinite(value):
+def verdict(goal: Goal, value: float, measured: bool = True) -> str:
+    """ "met", or the shortfall: "short by 3.2 points" / "short by 0.041"; "not measured"
+    without the runs. A rank correlation of runs that exist is undefined (NaN) only when the
+    ponder steps (or the difficulty) do not vary: no growth with difficulty, so short."""
+    if not measured:
         return "not measured"
+    if not math.isfinite(value):
+        return "short: undefined, the ponder steps (or the difficulty) do not vary"
     gap = goal.target - value if goal.sense == ">=" else value - goal.target
     if gap <= 0:
         return "met"
@@ -206,7 +210,7 @@ def goals_table(runs: dict[str, list[Run]]) -> list[str]:
         target = f"{goal.sense} {fmt(goal.target, goal.unit)}"
         lines.append(
             f"| {goal.what} | {', '.join(goal.experiments)} | {goal.measure} | {target} "
-            f"| {fmt(value, goal.unit)} | {verdict(goal, value)} |"
+            f"| {fmt(value, goal.unit)} | {verdict(goal, value, have)} |"
         )
     return lines
 

@@ -203,7 +203,13 @@ def test_paper_goals_table_says_met_or_by_how_much_it_falls_short(tmp_path, caps
         ("<=", 0.60, "%", 0.62, "short by 2.0 points"),
         ("<=", -0.8, "", -0.9, "met"),
         (">=", 0.9, "", 0.5, "short by 0.400"),
-        (">=", 0.9, "", math.nan, "not measured"),
+        (
+            ">=",
+            0.9,
+            "",
+            math.nan,
+            "short: undefined, the ponder steps (or the difficulty) do not vary",
+        ),
     ],
 )
 def test_paper_goal_verdicts(sense, target, unit, value, text):
@@ -211,3 +217,4 @@ def test_paper_goal_verdicts(sense, target, unit, value, text):
 
     goal = paper_goals.Goal("x", ("e",), "m", lambda g: value, sense, target, unit)
     assert paper_goals.verdict(goal, value) == text
+    assert paper_goals.verdict(goal, value, measured=False) == "not measured"  # no runs
