@@ -19,6 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm-local.sh"
+# Snakemake with the executor's status checks every 2 s (its backoff left runs idle for a minute)
+PROMPT_SNAKEMAKE = Path(__file__).parent / "slurm_fixtures" / "snakemake_prompt_status.py"
 FIXTURES = Path(__file__).resolve().parent / "slurm_fixtures"
 ACCOUNT = "halting-ci"
 MARK = "# Written by halting scripts/slurm-local.sh; 'down' stops the daemons."
@@ -181,8 +183,7 @@ def _run_snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
         "30",
         str(SNAKEMAKE_LIMIT_S),
         sys.executable,
-        "-m",
-        "snakemake",
+        str(PROMPT_SNAKEMAKE),
         "--directory",
         str(workdir),
         *args,
@@ -305,8 +306,7 @@ def _run_workflow(wf: Path, *args: str, limit_s: int = 480) -> subprocess.Comple
         "30",
         str(limit_s),
         sys.executable,
-        "-m",
-        "snakemake",
+        str(PROMPT_SNAKEMAKE),
         *args,
     ]
     return subprocess.run(
