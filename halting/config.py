@@ -15,21 +15,16 @@ import hashlib
 import io
 import json
 import tokenize
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from halting.criteria import CRITERIA as _CRITERION_CLASSES
-from halting.criteria import criterion_class
-from halting.data.toy import ADDITION_DISTRIBUTIONS  # noqa: F401 (field_docs' choices)
-from halting.tasks import TASKS as _TASK_REGISTRY
-from halting.tasks import get_task
+from halting.criteria import CRITERIA, criterion_class  # the registry: the `halting` choices
+from halting.data.toy import ADDITION_DISTRIBUTIONS
+from halting.tasks import TASKS, get_task  # the registry: the `task` choices
 
-TASKS = tuple(_TASK_REGISTRY)  # registered in halting/tasks/__init__.py
 MODEL_TYPES = ("act_rnn", "universal_transformer")
-CRITERIA = tuple(_CRITERION_CLASSES)  # registered in halting/criteria/__init__.py
-# Each task's headline metric: the papers' numbers (maze: every cell right).
-HEADLINE = {name: task.headline for name, task in _TASK_REGISTRY.items()}
 
 # The one place the runbook's two spellings of a quantity meet: its flag per backbone. Inside the
 # package each quantity has one name: M (`max_ponder`), tau (`tau`), the halting unit's initial
@@ -198,11 +193,11 @@ def _criterion_field(name: str):
 
 
 _APPLIES: dict[str, Any] = {
-    **{f: _task_field(f) for task in _TASK_REGISTRY.values() for f in task.fields},
-    **{f: _criterion_field(f) for cls in _CRITERION_CLASSES.values() for f in cls.fields},
+    **{f: _task_field(f) for task in TASKS.values() for f in task.fields},
+    **{f: _criterion_field(f) for cls in CRITERIA.values() for f in cls.fields},
     "time_limit": lambda c: c.model_type == "act_rnn",
     "rnn_cell_type": lambda c: c.model_type == "act_rnn",
-    "rnn_encoder": lambda c: c.model_type == "act_rnn" and "rnn_encoder" in get_task(c.task).fields,
+    "rnn_encoder": lambda c: c.model_type == "act_rnn" and _task_field("rnn_encoder")(c),
     "rnn_halt_bias": lambda c: c.model_type == "act_rnn" and _has_unit(c),
     "time_penalty": lambda c: c.model_type == "act_rnn" and _has_unit(c),
     **{
@@ -232,7 +227,9 @@ _APPLIES: dict[str, Any] = {
 _DEFAULTS = {f.name: f.default for f in fields(ExperimentConfig)}
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def _check_choice(name: str, value: Any, choices: Iterable[str]) -> None:
+    """`choices`: a tuple, or a registry (its names, read at the call: a task or criterion
+    registered after import counts)."""
     if value not in choices:
         raise ValueError(
             f"config field {name!r} must be one of {', '.join(choices)}; got {value!r}"
@@ -259,7 +256,9 @@ def field_docs() -> dict[str, tuple[str, tuple[str, ...] | None]]:
         if isinstance(call, ast.Call) and getattr(call.func, "id", "") == _check_choice.__name__:
             name, _, values = call.args
             choices[ast.literal_eval(name)] = (
-                globals()[values.id] if isinstance(values, ast.Name) else ast.literal_eval(values)
+                tuple(globals()[values.id])  # a tuple, or a registry's names
+                if isinstance(values, ast.Name)
+                else ast.literal_eval(values)
             )
     return {
         node.target.id: (comments.get(node.end_lineno, ""), choices.get(node.target.id))

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from halting.config import HEADLINE, ExperimentConfig, make_config
+from halting.config import ExperimentConfig, make_config
 from halting.data.grid import GOAL, OPEN, START, WALL, bfs_parents, canonical_label
+from halting.tasks import get_task
 from halting.training.run_json import write_run_json
 
 MAZE_SIZE = 30
@@ -98,7 +99,9 @@ def _train_metrics(rng, task: str, criterion: str, acc: float, steps: float) -> 
                 {
                     "step": step,
                     "epoch": step // 500,
-                    f"val/{HEADLINE[task]}": min(1.0, acc * progress + 0.02 * rng.random()),
+                    f"val/{get_task(task).headline}": min(
+                        1.0, acc * progress + 0.02 * rng.random()
+                    ),
                     "val/steps": steps if criterion == "fixed" else 2 + (steps - 2) * progress,
                 }
             )
@@ -219,7 +222,7 @@ def write_run(root: Path, task: str, spec: tuple, seed: int, n_examples: int = 1
         "tau": tau,
         "seed": seed,
         "n_examples": n_examples,
-        "headline": HEADLINE[task],
+        "headline": get_task(task).headline,
         "learned": _metrics(task, acc, steps),
         "max_steps": max_steps,
     }

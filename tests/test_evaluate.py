@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from halting.cli import main as cli_main
-from halting.config import HEADLINE, make_config
+from halting.config import make_config
 from halting.criteria import HaltingOutput
 from halting.data import toy
 from halting.data.grid import (
@@ -33,6 +33,7 @@ from halting.data.grid import (
 )
 from halting.evaluation import evaluate as ev
 from halting.models import build_model
+from halting.tasks import get_task
 from halting.training.checkpoint import atomic_save, load_checkpoint
 from halting.training.system import HaltingSystem
 
@@ -208,7 +209,7 @@ def test_outputs_format_and_ranges(tmp_path, maze_dir, task, model_type, criteri
         report["headline"],
         report["max_ponder"],
         report["code_version"],
-    ) == (task, "exp1", model_type, criterion, 3, n, HEADLINE[task], M, "test-version")
+    ) == (task, "exp1", model_type, criterion, 3, n, get_task(task).headline, M, "test-version")
     assert report["tau"] == cfg.tau
     for mode in ("learned", "max_steps"):
         m = report[mode]
@@ -236,7 +237,7 @@ def test_outputs_format_and_ranges(tmp_path, maze_dir, task, model_type, criteri
     for mode in ("learned", "max_steps"):
         rows = df[df["mode"] == mode]
         assert rows["example_id"].tolist() == list(range(n))
-        assert rows["correct"].mean() == pytest.approx(report[mode][HEADLINE[task]])
+        assert rows["correct"].mean() == pytest.approx(report[mode][get_task(task).headline])
         assert rows["steps_mean"].mean() == pytest.approx(report[mode]["steps_mean"])
         assert rows["steps_max"].max() <= M and (rows["steps_max"] >= rows["steps_mean"]).all()
     assert (df[df["mode"] == "max_steps"]["steps_mean"] == M).all()

@@ -4,7 +4,7 @@ A run is one folder `results/<task>/<experiment>/seed<k>/` or a `halting train` 
 (docs/interfaces.md, "Result folders"): `run.json`, `eval.json`, `train_metrics.csv`
 (`metrics.csv` in a `halting train` folder), `per_example.parquet`, and for the maze
 `examples.npz`. Runs with the same (task, experiment) are seeds of one experiment and aggregate
-by the rules of `halting.report.stats`. No torch here: pandas and numpy only.
+by the rules of `halting.report.stats`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from halting.config import HEADLINE
 from halting.report.stats import (
     FRACTION,
     RHO,
@@ -30,6 +29,7 @@ from halting.report.stats import (
     run_sort_key,
     seed_values,
 )
+from halting.tasks import TASKS
 from halting.training.run_json import manifest_hash
 
 RUN_KEYS = ("experiment", "task", "model_type", "criterion", "tau", "seed")
@@ -72,7 +72,7 @@ class Run:
 
     @property
     def headline(self) -> str:
-        return str(self.eval.get("headline") or HEADLINE[self.task])
+        return str(self.eval.get("headline") or TASKS[self.task].headline)
 
     def metric(self, name: str, mode: str = "learned") -> float:
         value = self.eval.get(mode, {}).get(name)
@@ -113,8 +113,8 @@ def _load_run_json(path: Path) -> dict[str, Any]:
     missing = [k for k in RUN_KEYS if k not in meta]
     if missing:
         raise RunFormatError(f"{path}: missing key(s) {', '.join(missing)}")
-    if meta["task"] not in HEADLINE:
-        raise RunFormatError(f"{path}: unknown task {meta['task']!r} (expected {sorted(HEADLINE)})")
+    if meta["task"] not in TASKS:
+        raise RunFormatError(f"{path}: unknown task {meta['task']!r} (expected {sorted(TASKS)})")
     if meta["tau"] is not None and not isinstance(meta["tau"], (int, float)):
         raise RunFormatError(f"{path}: tau must be a number or null, got {meta['tau']!r}")
     for key in ("dataset", "maze_size", "config", "code_version", "data_manifest", "train_seconds"):
@@ -124,7 +124,7 @@ def _load_run_json(path: Path) -> dict[str, Any]:
 
 def _load_eval_json(path: Path, task: str) -> dict[str, Any]:
     ev = read_json(path)
-    headline = ev.get("headline") or HEADLINE[task]
+    headline = ev.get("headline") or TASKS[task].headline
     if "learned" not in ev or not isinstance(ev["learned"], dict):
         raise RunFormatError(f"{path}: missing the 'learned' metrics object")
     for mode in EVAL_MODES:

@@ -4,7 +4,7 @@ difficulty, and the Pareto front of cost against score.
 
 Runs with the same (task, experiment) are seeds of one experiment: they aggregate to their mean
 and, from MIN_SEEDS_FOR_INTERVAL seeds up, a Student-t 95% interval clipped to the quantity's
-range (FRACTION, RHO, `steps_range`). No torch here: numpy, pandas and scipy only.
+range (FRACTION, RHO, `steps_range`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from halting.config import CRITERIA, max_ponder_of
-from halting.config import TASKS as TASK_ORDER  # display orders: the config's
+from halting.config import max_ponder_of
+from halting.criteria import CRITERIA
+from halting.tasks import TASKS
 
 
 class Run(Protocol):
@@ -43,12 +44,12 @@ def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
 
 def task_rank(task: str) -> tuple[int, str]:
     """Sort key of a task: the config's order (maze, parity, addition)."""
-    return _rank(TASK_ORDER, task)
+    return _rank(tuple(TASKS), task)
 
 
 def criterion_rank(criterion: str) -> tuple[int, str]:
     """Sort key of a criterion: the config's order (act, pondernet, fixed)."""
-    return _rank(CRITERIA, criterion)
+    return _rank(tuple(CRITERIA), criterion)
 
 
 def run_sort_key(run: Run) -> tuple:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from halting.config import HEADLINE
 from halting.report.runs import RunFormatError, read_json
+from halting.tasks import TASKS
 from halting.training.runlog import status_of
 from halting.viewer import run_files
 from halting.viewer.widgets import chart
@@ -52,7 +52,11 @@ def training_page(info: dict, ckpt: str) -> None:
     if frame is not None:
         names = run_files.metric_names(frame)
         task = info.get("task", "")
-        wanted = ["train/loss_total", f"val/{HEADLINE.get(task, 'accuracy')}", "val/steps"]
+        wanted = [
+            "train/loss_total",
+            f"val/{TASKS[task].headline if task in TASKS else 'accuracy'}",
+            "val/steps",
+        ]
         chosen = st.multiselect(
             "Metrics", names, default=[n for n in wanted if n in names], key=f"metrics:{ckpt}"
         )
