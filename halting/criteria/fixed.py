@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from halting.criteria.act import ACT
 from halting.criteria.base import HaltingOutput, HaltingResult
 
 
@@ -26,9 +27,7 @@ class FixedDepth:
     panel_title = "fixed depth"
     penalty_symbol = None
     halt_prob_symbol = "h_n"  # all 0: no halting unit
-    halt_prob_caption = (
-        "p_n the halting distribution (weight of step n's output), h_n the halting probability"
-    )
+    halt_prob_caption = ACT.halt_prob_caption  # the viewer's words for the same chart
     fields = ()
     has_halting_unit = False  # no halting unit, no penalty: tau is 0
     reads_update_rule = False

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure  # noqa: E402  (after halting.report.style selected Agg)
 from matplotlib.lines import Line2D  # noqa: E402
 
-from halting.config import canonical_json
+from halting.config import RUNBOOK_NAMES, canonical_json
 from halting.criteria import CRITERIA
 from halting.report import style
 from halting.report.plots_common import (
@@ -31,8 +31,8 @@ from halting.report.plots_common import (
 from halting.report.runs import Run
 
 MIN_SWEEP_TAUS = 3  # fewer distinct tau values draw no sweep
-# Config fields a sweep may vary: the seed and tau under both backbones' names.
-SWEPT_FIELDS = ("seed", "time_penalty", "ut_act_loss_weight")
+# Config fields a sweep may vary: the seed and tau under each backbone's name.
+SWEPT_FIELDS = ("seed", *(names["tau"] for names in RUNBOOK_NAMES.values()))
 
 
 def _sweep_key(run: Run) -> str | None:
@@ -42,7 +42,7 @@ def _sweep_key(run: Run) -> str | None:
     cls = CRITERIA.get(run.meta["criterion"])
     if cls is None or not cls.has_halting_unit or not isinstance(config, dict):
         return None
-    if run.meta["tau"] is None:
+    if run.meta["tau"] is None:  # a run.json without its tau
         return None
     return canonical_json({k: v for k, v in config.items() if k not in SWEPT_FIELDS})
 

@@ -2,7 +2,7 @@
 and the reading of its dataset manifest.
 
 The workflow (workflow_scripts/train.py), `halting train` and the test fixtures write it through
-`write_run_json`; `halting.report.runs` reads it. No torch here.
+`write_run_json`; `halting.report.runs` reads it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from halting.config import ExperimentConfig
+from halting.config import ExperimentConfig, canonical_json
 from halting.io import atomic_write_text
 
 
@@ -70,6 +70,5 @@ def manifest_hash(value: Any) -> str | None:
         for key in ("content_hash", "hash", "sha256"):
             if isinstance(value.get(key), str):
                 return value[key]
-        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(canonical_json(value).encode()).hexdigest()
     return str(value)
